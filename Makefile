@@ -1,0 +1,78 @@
+# queuecast — entry points for everything.
+#
+#   make              build the extension (PGXS) and the daemon (CMake, into build/)
+#   make install      install the extension into PostgreSQL and queuecastd into $(BINDIR)
+#   make check        every test suite against a throwaway PostgreSQL cluster
+#   make demo         a live demo: cluster, workers, queuecastd, dashboard URL
+#   make bench        benchmarks; figures go to bench/RESULTS.md
+#   make format       clang-format every C++ source
+#
+# check, demo and bench first install missing Debian packages
+# (tools/install-deps.sh), so they must work before pg_config exists: they
+# build by calling make again. PGXS is included only for the other goals (it
+# would also define a `check` of its own).
+
+EXTENSION = queuecast
+MODULE_big = queuecast
+OBJS = $(patsubst %.cpp,%.o,$(wildcard extension/*.cpp))
+DATA = $(wildcard sql/queuecast--*.sql)
+PG_CXXFLAGS = -std=c++20 -Wall -Wextra -Wno-register -Wno-missing-field-initializers \
+              -fno-omit-frame-pointer
+SHLIB_LINK += -lstdc++
+EXTRA_CLEAN = build
+
+# PGXS would also compile LLVM bitcode with clang for JIT inlining; a trigger
+# extension gains nothing from it, and it breaks machines without clang. Must
+# come before the include: Makefile.global resets a plain assignment.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+BUILD_TYPE ?= RelWithDebInfo
+BINDIR ?= /usr/local/bin
+OUR_GOALS = check demo bench deps format
+
+.PHONY: $(OUR_GOALS) daemon install-daemon
+
+ifeq ($(filter $(OUR_GOALS),$(MAKECMDGOALS)),)
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifeq ($(PGXS),)
+$(error pg_config not found: run "make deps" (as root) or "make check", which install it)
+endif
+# PostgreSQL's headers as system headers: their warnings are not ours.
+PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
+include $(PGXS)
+
+all: daemon
+
+daemon:
+	@if [ -f CMakeLists.txt ]; then \
+	  cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null && \
+	  cmake --build build -j2; fi
+
+install: install-daemon
+install-daemon: daemon
+	@if [ -x build/queuecastd ]; then \
+	  install -d $(DESTDIR)$(BINDIR) && install -m 755 build/queuecastd $(DESTDIR)$(BINDIR)/; fi
+
+else
+
+deps:
+	@tools/install-deps.sh
+
+check: deps
+	$(MAKE) install
+	tests/run.sh
+
+demo: deps
+	$(MAKE) install
+	demo/run.sh
+
+bench: deps
+	$(MAKE) install
+	bench/run.sh
+
+format:
+	clang-format -i $$(find extension daemon tests bench -name '*.cpp' -o -name '*.hpp' 2>/dev/null)
+
+endif

@@ -1,0 +1,112 @@
+#include "commit_order.hpp"
+
+#include "notify_payload.hpp"
+#include "pg_boundary.hpp"
+
+namespace queuecast {
+
+namespace {
+
+// The advisory locktag of the commit order: (database, 'qcas', 0, 'QC').
+// field4 0x5143 is outside the values pg_advisory_lock() uses (1 and 2), so
+// no application lock can collide with it; pg_locks shows it as advisory.
+constexpr uint32 lock_key = 0x71636173;
+constexpr uint16 lock_class = 0x5143;
+
+// Per-transaction state, reset when the transaction ends.
+struct transaction_state {
+  bool locked = false;
+  SubTransactionId locked_in = InvalidSubTransactionId;
+  TimestampTz stamped_at = 0;
+  notify_payload payload;
+};
+transaction_state state;
+
+void reset() {
+  state.locked = false;
+  state.locked_in = InvalidSubTransactionId;
+  state.stamped_at = 0;
+  state.payload.clear();
+}
+
+// Sends the doorbell; at most once per transaction, just before commit.
+void send_notify() {
+  if (state.payload.empty()) return;
+  std::string text = state.payload.render();
+  const char* payload = text.c_str();
+  pg_call([&] { Async_Notify("queuecast", payload); });
+}
+
+Datum pre_commit() {
+  send_notify();
+  return 0;
+}
+
+void on_xact(XactEvent event, void*) {
+  switch (event) {
+    case XACT_EVENT_PRE_COMMIT:
+      run_guarded(pre_commit);
+      break;
+    case XACT_EVENT_PRE_PREPARE:
+      if (!state.payload.empty()) {
+        // History is written at commit, and NOTIFY cannot be prepared: a
+        // prepared transaction would hold the commit-order lock until COMMIT
+        // PREPARED and stall every writer.
+        ereport(ERROR,
+                (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                 errmsg("queuecast: cannot PREPARE a transaction that changed queuecast tables"),
+                 errhint("Commit it directly; queuecast writes history and notifies at commit.")));
+      }
+      break;
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PREPARE:
+    case XACT_EVENT_PARALLEL_COMMIT:
+    case XACT_EVENT_PARALLEL_ABORT:
+      reset();
+      break;
+    default:
+      break;
+  }
+}
+
+void on_subxact(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void*) {
+  if (event == SUBXACT_EVENT_ABORT_SUB) {
+    state.payload.drop_subxact(sub);
+    // Locks taken inside an aborted subtransaction are released with it.
+    if (state.locked && state.locked_in == sub) state.locked = false;
+  } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+    state.payload.merge_into_parent(sub, parent);
+    if (state.locked && state.locked_in == sub) state.locked_in = parent;
+  }
+}
+
+}  // namespace
+
+void enter_commit_order() {
+  if (state.locked) return;
+  pg_call([] {
+    LOCKTAG tag;
+    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, lock_key, 0, lock_class);
+    (void)LockAcquire(&tag, ExclusiveLock, false, false);
+  });
+  state.locked = true;
+  state.locked_in = GetCurrentSubTransactionId();
+  // Stamped under the lock, so committed_at never decreases along seq.
+  state.stamped_at = GetCurrentTimestamp();
+}
+
+TimestampTz commit_timestamp() {
+  return state.stamped_at;
+}
+
+void remember_for_notify(std::int64_t seq, std::string inline_json) {
+  state.payload.add(GetCurrentSubTransactionId(), seq, std::move(inline_json));
+}
+
+void register_commit_order_callbacks() {
+  RegisterXactCallback(on_xact, nullptr);
+  RegisterSubXactCallback(on_subxact, nullptr);
+}
+
+}  // namespace queuecast

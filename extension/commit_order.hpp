@@ -1,0 +1,31 @@
+// Keeping DESIGN.md's ordering invariant: seq order is commit order, and a
+// visible seq implies every smaller seq is final.
+//
+// History rows are written while the transaction commits (deferred triggers
+// fire inside COMMIT). The first one takes a transaction-scoped lock that
+// PostgreSQL releases only after the commit is visible to others, so the next
+// committer draws its seq numbers strictly after ours are visible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "pg.hpp"
+
+namespace queuecast {
+
+// Takes the commit-order lock once per (sub)transaction that writes history,
+// and stamps the transaction's commit time. May throw pg_error.
+void enter_commit_order();
+
+// The time at which this transaction entered the commit order (UTC).
+TimestampTz commit_timestamp();
+
+// Records a written change for the transaction's NOTIFY (inline_json may be
+// dropped when the payload budget is exceeded).
+void remember_for_notify(std::int64_t seq, std::string inline_json);
+
+// Registers the transaction callbacks; called once from _PG_init.
+void register_commit_order_callbacks();
+
+}  // namespace queuecast
