@@ -52,10 +52,16 @@ entity_kind entity_of_relname(const std::string& relname) {
                       "queuecast.truncations holds an unknown table name: " + relname);
 }
 
+// Everything that can be done before entering the commit order is: the
+// time spent inside it is serialised across all writers.
 void record(const change& c) {
+  history_row row;
+  prepare_history_row(c, row);
+  std::string notify_text = inline_json(c);
   enter_commit_order();
-  std::int64_t seq = write_history(c);
-  remember_for_notify(seq, inline_json(c, seq));
+  std::int64_t seq = insert_history_row(row);
+  set_inline_seq(notify_text, seq);
+  remember_for_notify(seq, std::move(notify_text));
 }
 
 // The marker row's deferred event: write the TRUNCATE's history, drop the row.

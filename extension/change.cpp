@@ -16,12 +16,19 @@ void append_optional_string(std::string& out, const std::optional<std::string>& 
 
 }  // namespace
 
-std::string inline_json(const change& c, std::int64_t seq) {
+namespace {
+constexpr std::string_view seq_placeholder = "{\"seq\":0,";
+}  // namespace
+
+void set_inline_seq(std::string& json, std::int64_t seq) {
+  json.replace(0, seq_placeholder.size(), "{\"seq\":" + std::to_string(seq) + ",");
+}
+
+std::string inline_json(const change& c) {
   std::string out;
   out.reserve(96 + c.topic.size() + c.key.size() + (c.data ? c.data->size() : 4));
-  out += "{\"seq\":";
-  out += std::to_string(seq);
-  out += ",\"topic\":";
+  out += seq_placeholder;
+  out += "\"topic\":";
   append_json_string(out, c.topic);
   out += ",\"entity\":";
   append_json_string(out, c.entity);

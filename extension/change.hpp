@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <string>
 
 namespace queuecast {
@@ -19,6 +20,9 @@ struct change {
 };
 
 // The compact JSON of a change that travels inline in a NOTIFY payload.
-std::string inline_json(const change& c, std::int64_t seq);
+// Built before the seq is known (outside the commit order) with seq 0;
+// set_inline_seq() fills it in.
+std::string inline_json(const change& c);
+void set_inline_seq(std::string& json, std::int64_t seq);
 
 }  // namespace queuecast

@@ -1,11 +1,12 @@
-// History is inserted through SPI with plans prepared once per backend and
-// kept; PostgreSQL revalidates them if the extension is re-created.
 #include "history_writer.hpp"
 
 #include "commit_order.hpp"
 #include "pg_boundary.hpp"
 
 extern "C" {
+#include "access/heapam.h"
+#include "access/table.h"
+#include "executor/executor.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
@@ -16,18 +17,29 @@ namespace queuecast {
 
 namespace {
 
-constexpr int history_params = 13;
-SPIPlanPtr insert_history_plan = nullptr;
 SPIPlanPtr insert_marker_plan = nullptr;
 SPIPlanPtr delete_marker_plan = nullptr;
 
-const char* const insert_history_sql =
-    "INSERT INTO queuecast.changes (seq, topic, entity, key, op, old_status, new_status, data, "
-    "old_data, txid, committed_at, role_name, application_name) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13)";
+// Column numbers (0-based) of queuecast.changes; the SQL script defines the
+// same order.
+enum history_column {
+  col_seq,
+  col_topic,
+  col_entity,
+  col_key,
+  col_op,
+  col_old_status,
+  col_new_status,
+  col_data,
+  col_old_data,
+  col_txid,
+  col_committed_at,
+  col_role_name,
+  col_application_name
+};
 
-// --- PostgreSQL calls only below this line until the public functions: they
-// --- run inside pg_call and hold no C++ objects with destructors.
+// --- PostgreSQL calls only from here to the public functions: these run
+// --- inside pg_call and hold no C++ objects with destructors.
 
 Oid queuecast_relid(const char* name) {
   Oid relid = get_relname_relid(name, get_namespace_oid("queuecast", false));
@@ -40,15 +52,70 @@ Oid queuecast_relid(const char* name) {
   return relid;
 }
 
-Oid history_owner() {
-  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(queuecast_relid("changes")));
-  if (!HeapTupleIsValid(tuple)) elog(ERROR, "queuecast: cache lookup failed for queuecast.changes");
-  Oid owner = ((Form_pg_class)GETSTRUCT(tuple))->relowner;
-  ReleaseSysCache(tuple);
-  return owner;
+Datum text_datum(const std::string& s) {
+  return PointerGetDatum(cstring_to_text_with_len(s.data(), (int)s.size()));
 }
 
-// Prepares sql once and keeps the plan for the backend's lifetime.
+void fill_row(const change& c, history_row& row) {
+  for (bool& null_flag : row.nulls) null_flag = false;
+  row.values[col_seq] = 0;
+  row.values[col_topic] = text_datum(c.topic);
+  row.values[col_entity] = text_datum(c.entity);
+  row.values[col_key] = text_datum(c.key);
+  row.values[col_op] = CStringGetTextDatum(c.op);
+  row.nulls[col_old_status] = !c.old_status;
+  if (c.old_status) row.values[col_old_status] = text_datum(*c.old_status);
+  row.nulls[col_new_status] = !c.new_status;
+  if (c.new_status) row.values[col_new_status] = text_datum(*c.new_status);
+  row.nulls[col_data] = !c.data;
+  if (c.data) row.values[col_data] = text_datum(*c.data);
+  row.nulls[col_old_data] = !c.old_data;
+  if (c.old_data) row.values[col_old_data] = text_datum(*c.old_data);
+  row.values[col_txid] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+  row.values[col_committed_at] = 0;
+  row.values[col_role_name] =
+      DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+  bool has_application = application_name && application_name[0];
+  row.nulls[col_application_name] = !has_application;
+  if (has_application) row.values[col_application_name] = CStringGetTextDatum(application_name);
+}
+
+// Heap insert plus index entries through the executor's index machinery, the
+// way logical-replication apply workers write rows without planning a query.
+// Constraints other than the indexes' and triggers on the history table are
+// not run: the capture trigger is its only writer.
+int64 insert_row(history_row& row) {
+  int64 seq = nextval_internal(queuecast_relid("changes_seq"), false);
+  row.values[col_seq] = Int64GetDatum(seq);
+  row.values[col_committed_at] = TimestampTzGetDatum(commit_timestamp());
+
+  Relation rel = table_open(queuecast_relid("changes"), RowExclusiveLock);
+  if (RelationGetDescr(rel)->natts != history_columns) {
+    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                    errmsg("queuecast: table queuecast.changes has %d columns, expected %d",
+                           RelationGetDescr(rel)->natts, history_columns),
+                    errhint("Do not alter queuecast.changes; re-create the extension.")));
+  }
+  EState* estate = CreateExecutorState();
+  ResultRelInfo* result_rel = makeNode(ResultRelInfo);
+  InitResultRelInfo(result_rel, rel, 1, nullptr, 0);
+  ExecOpenIndices(result_rel, false);
+  TupleTableSlot* slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsHeapTuple);
+  HeapTuple tuple = heap_form_tuple(RelationGetDescr(rel), row.values, row.nulls);
+  ExecStoreHeapTuple(tuple, slot, false);
+  simple_heap_insert(rel, tuple);
+  slot->tts_tid = tuple->t_self;
+  List* conflicts = ExecInsertIndexTuples(result_rel, slot, estate, false, false, nullptr, NIL);
+  list_free(conflicts);
+  ExecCloseIndices(result_rel);
+  ExecResetTupleTable(estate->es_tupleTable, false);
+  FreeExecutorState(estate);
+  table_close(rel, NoLock);
+  return seq;
+}
+
+// Prepares sql once and keeps the plan for the backend's lifetime; PostgreSQL
+// revalidates it if the extension is re-created.
 SPIPlanPtr prepared(SPIPlanPtr* slot, const char* sql, int nargs, Oid* types) {
   if (*slot == nullptr) {
     SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
@@ -61,94 +128,48 @@ SPIPlanPtr prepared(SPIPlanPtr* slot, const char* sql, int nargs, Oid* types) {
   return *slot;
 }
 
-void execute(SPIPlanPtr plan, Datum* values, const char* nulls, int expected) {
-  int rc = SPI_execute_plan(plan, values, nulls, false, 0);
-  if (rc != expected)
-    elog(ERROR, "queuecast: history write failed: %s", SPI_result_code_string(rc));
-}
-
-// Runs body connected to SPI as the owner of queuecast.changes, so writers
-// need no privilege on the history. On ERROR, transaction abort restores the
-// user id and security context.
-template <typename F>
-void with_spi_as_history_owner(F&& body) {
+// Runs one statement on the marker table as the extension's owner, so that a
+// writer allowed to TRUNCATE needs no privilege on queuecast.truncations. On
+// ERROR, transaction abort restores the user id and security context.
+void run_marker_statement(SPIPlanPtr* slot, const char* sql, Oid type, Datum value, int expected) {
   Oid saved_user;
   int saved_context;
   GetUserIdAndSecContext(&saved_user, &saved_context);
-  SetUserIdAndSecContext(history_owner(), saved_context | SECURITY_LOCAL_USERID_CHANGE);
+  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(queuecast_relid("truncations")));
+  if (!HeapTupleIsValid(tuple)) elog(ERROR, "queuecast: cache lookup failed for truncations");
+  Oid owner = ((Form_pg_class)GETSTRUCT(tuple))->relowner;
+  ReleaseSysCache(tuple);
+  SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "queuecast: SPI_connect failed");
-  body();
+  SPIPlanPtr plan = prepared(slot, sql, 1, &type);
+  int rc = SPI_execute_plan(plan, &value, nullptr, false, 0);
+  if (rc != expected) elog(ERROR, "queuecast: %s failed: %s", sql, SPI_result_code_string(rc));
   SPI_finish();
   SetUserIdAndSecContext(saved_user, saved_context);
 }
 
-Datum text_datum(const std::string& s) {
-  return PointerGetDatum(cstring_to_text_with_len(s.data(), (int)s.size()));
-}
-
-Datum optional_text(const std::optional<std::string>& value, char* null_flag) {
-  *null_flag = value ? ' ' : 'n';
-  return value ? text_datum(*value) : (Datum)0;
-}
-
-void insert_history(const change& c, Oid writer, int64* seq_out) {
-  Oid types[history_params] = {INT8OID, TEXTOID, TEXTOID, TEXTOID,        TEXTOID, TEXTOID, TEXTOID,
-                               TEXTOID, TEXTOID, XID8OID, TIMESTAMPTZOID, NAMEOID, TEXTOID};
-  SPIPlanPtr plan = prepared(&insert_history_plan, insert_history_sql, history_params, types);
-  Datum values[history_params];
-  char nulls[history_params + 1];
-  memset(nulls, ' ', history_params);
-  nulls[history_params] = '\0';
-  int64 seq = nextval_internal(queuecast_relid("changes_seq"), false);
-  values[0] = Int64GetDatum(seq);
-  values[1] = text_datum(c.topic);
-  values[2] = text_datum(c.entity);
-  values[3] = text_datum(c.key);
-  values[4] = CStringGetTextDatum(c.op);
-  values[5] = optional_text(c.old_status, &nulls[5]);
-  values[6] = optional_text(c.new_status, &nulls[6]);
-  values[7] = optional_text(c.data, &nulls[7]);
-  values[8] = optional_text(c.old_data, &nulls[8]);
-  values[9] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-  values[10] = TimestampTzGetDatum(commit_timestamp());
-  values[11] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(writer, false)));
-  values[12] =
-      (application_name && application_name[0]) ? CStringGetTextDatum(application_name) : (Datum)0;
-  if (!(application_name && application_name[0])) nulls[12] = 'n';
-  execute(plan, values, nulls, SPI_OK_INSERT);
-  *seq_out = seq;
-}
-
 }  // namespace
 
-std::int64_t write_history(const change& c) {
-  int64 seq = 0;
-  Oid writer = GetUserId();  // before switching to the owner
-  pg_call([&] { with_spi_as_history_owner([&] { insert_history(c, writer, &seq); }); });
-  return seq;
+void prepare_history_row(const change& c, history_row& row) {
+  pg_call([&] { fill_row(c, row); });
+}
+
+std::int64_t insert_history_row(history_row& row) {
+  return pg_call([&] { return insert_row(row); });
 }
 
 void queue_truncate_marker(const char* relname) {
   pg_call([&] {
-    with_spi_as_history_owner([&] {
-      Oid types[1] = {TEXTOID};
-      SPIPlanPtr plan = prepared(
-          &insert_marker_plan, "INSERT INTO queuecast.truncations (relname) VALUES ($1)", 1, types);
-      Datum values[1] = {CStringGetTextDatum(relname)};
-      execute(plan, values, nullptr, SPI_OK_INSERT);
-    });
+    run_marker_statement(&insert_marker_plan,
+                         "INSERT INTO queuecast.truncations (relname) VALUES ($1)", TEXTOID,
+                         CStringGetTextDatum(relname), SPI_OK_INSERT);
   });
 }
 
 void delete_truncate_marker(ItemPointer tid) {
   pg_call([&] {
-    with_spi_as_history_owner([&] {
-      Oid types[1] = {TIDOID};
-      SPIPlanPtr plan = prepared(&delete_marker_plan,
-                                 "DELETE FROM queuecast.truncations WHERE ctid = $1", 1, types);
-      Datum values[1] = {PointerGetDatum(tid)};
-      execute(plan, values, nullptr, SPI_OK_DELETE);
-    });
+    run_marker_statement(&delete_marker_plan, "DELETE FROM queuecast.truncations WHERE ctid = $1",
+                         TIDOID, PointerGetDatum(tid), SPI_OK_DELETE);
   });
 }
 

@@ -66,26 +66,32 @@ CREATE INDEX phases_by_queue ON queuecast.phases (queue);
 CREATE INDEX phases_by_workflow ON queuecast.phases (workflow_id, phase_number);
 CREATE INDEX workflows_by_queue ON queuecast.workflows (queue);
 
--- The history. Rows are written only by the capture trigger, at commit time.
+-- The history. Rows are written only by the capture trigger, at commit time,
+-- straight into the heap and indexes (no CHECK constraints or triggers run:
+-- the insert happens under the commit-order lock and must be short).
 CREATE SEQUENCE queuecast.changes_seq AS bigint;
 
 CREATE TABLE queuecast.changes (
     seq              bigint PRIMARY KEY,
     topic            text NOT NULL,
-    entity           text NOT NULL CHECK (entity IN ('phase', 'workflow', 'queue')),
+    entity           text NOT NULL,  -- phase, workflow, queue
     key              text NOT NULL,
-    op               text NOT NULL CHECK (op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')),
+    op               text NOT NULL,  -- INSERT, UPDATE, DELETE, TRUNCATE
     old_status       text,
     new_status       text,
-    data             jsonb,
-    old_data         jsonb,
+    data             json,   -- json, not jsonb: written verbatim, no parse at commit
+    old_data         json,
     txid             xid8 NOT NULL,
     committed_at     timestamptz NOT NULL,
     role_name        name NOT NULL,
     application_name text
 );
 ALTER SEQUENCE queuecast.changes_seq OWNED BY queuecast.changes.seq;
-CREATE INDEX changes_by_entity ON queuecast.changes (entity, key, seq);
+-- No secondary index by default: every index on the history is written
+-- under the commit-order lock (bench/RESULTS.md measures one (entity, key)
+-- index at about a quarter of capture throughput). Sites that query one
+-- entity's history often add it themselves:
+--   CREATE INDEX ON queuecast.changes (entity, key, seq);
 COMMENT ON TABLE queuecast.changes IS
     'Change history: seq order is commit order; a visible seq implies every smaller seq is final.';
 

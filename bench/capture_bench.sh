@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Capture overhead: single-row UPDATE throughput on queuecast.phases, measured
+# with pgbench in one run against three databases of one throwaway cluster:
+#   bare     - the capture triggers disabled (no history, no NOTIFY)
+#   capture  - queuecast's C++ capture
+#   plpgsql  - the hand-written alternative with the same commit-order
+#              guarantee: a deferred PL/pgSQL constraint trigger taking an
+#              advisory xact lock, inserting row_to_json() history, pg_notify()
+# Rounds alternate between the three so drift on this shared machine hits all
+# of them alike; the median of the rounds is reported, as ratios to bare.
+#
+# Usage: bench/capture_bench.sh [seconds-per-run] [rounds] [clients]
+# Writes the "Capture overhead" section of bench/RESULTS.md.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/../tests/harness/pgcluster.sh"
+
+seconds="${1:-10}"
+rounds="${2:-3}"
+clients="${3:-4}"
+rows=10000
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-bench.XXXXXX")"
+trap 'pgcluster_stop; rm -rf "$tmp"' EXIT
+
+run_pgbench() {  # db -> tps
+  local db="$1"
+  pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -f "$tmp/update.sql" "$db" \
+    2>"$tmp/pgbench.err" | awk '/^tps = / { print $3 }'
+}
+
+setup_db() {  # db kind
+  local db="$1" kind="$2"
+  pgcluster_psql -d postgres -c "CREATE DATABASE $db"
+  pgcluster_psql -d "$db" <<SQL
+CREATE EXTENSION queuecast;
+SELECT queuecast.create_queue('bench');
+INSERT INTO queuecast.phases (queue, title) SELECT 'bench', 'phase ' || g FROM generate_series(1, $rows) g;
+SQL
+  case "$kind" in
+    bare) pgcluster_psql -d "$db" -c "ALTER TABLE queuecast.phases DISABLE TRIGGER capture" ;;
+    plpgsql) pgcluster_psql -d "$db" -f "$here/plpgsql_capture.sql" ;;
+  esac
+  pgcluster_psql -d "$db" -c "VACUUM ANALYZE"
+}
+
+measure() {  # label synchronous_commit -> prints "label bare capture plpgsql" medians
+  local label="$1" sync="$2"
+  local kind
+  for kind in bare capture plpgsql; do
+    pgcluster_psql -d postgres -c "ALTER DATABASE $kind SET synchronous_commit = $sync"
+    : >"$tmp/$kind.tps"
+  done
+  local round
+  for round in $(seq "$rounds"); do
+    for kind in bare capture plpgsql; do
+      run_pgbench "$kind" >>"$tmp/$kind.tps"
+    done
+  done
+  printf '%s' "$label"
+  for kind in bare capture plpgsql; do
+    printf ' %s' "$(sort -n "$tmp/$kind.tps" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')"
+  done
+  echo
+}
+
+pgcluster_start "$tmp/cluster" "max_wal_size = 4GB" "checkpoint_timeout = 30min"
+# fsync=off in test clusters; the "on" rows still pay WAL writes and flush calls.
+cat >"$tmp/update.sql" <<SQL
+\\set id random(1, $rows)
+UPDATE queuecast.phases SET attempts = attempts + 1, updated_at = now() WHERE id = :id;
+SQL
+for kind in bare capture plpgsql; do setup_db "$kind" "$kind"; done
+
+echo "pgbench: ${seconds}s x ${rounds} rounds, ${clients} clients, single-row UPDATE (median tps)"
+results=()
+for sync in off on; do
+  line="$(measure "synchronous_commit=$sync" "$sync")"
+  echo "$line"
+  results+=("$line")
+done
+
+# Sanity: the capture database really captured (one history row per UPDATE).
+captured="$(psql -X -Atq -d capture -c "SELECT count(*) FROM queuecast.changes WHERE op = 'UPDATE'")"
+alt_captured="$(psql -X -Atq -d plpgsql -c "SELECT count(*) FROM bench_history")"
+echo "history rows: capture=$captured plpgsql=$alt_captured"
+
+python3 "$here/write_results.py" capture "$seconds" "$rounds" "$clients" "$captured" "$alt_captured" "${results[@]}"

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Writes one benchmark's section of bench/RESULTS.md, leaving the others.
+
+A section lives between <!-- NAME:begin --> and <!-- NAME:end --> markers;
+it is replaced when present and appended otherwise.
+
+    write_results.py capture SECONDS ROUNDS CLIENTS CAPTURED ALT_CAPTURED "LABEL BARE CAPTURE PLPGSQL"...
+"""
+import datetime
+import os
+import platform
+import re
+import sys
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+
+
+def capture_section(args):
+    seconds, rounds, clients, captured, alt_captured = args[:5]
+    rows = [line.split() for line in args[5:]]
+    out = [
+        "## Capture overhead (issue 2)",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on {platform.node()} "
+        f"({os.cpu_count()} cores) by `bench/capture_bench.sh {seconds} {rounds} {clients}`: "
+        f"pgbench, {clients} clients, single-row `UPDATE` of `queuecast.phases` "
+        f"(10 000 rows), {seconds} s runs, median of {rounds} alternating rounds. "
+        "Throughput in transactions per second; ratios are against `bare` of the same run.",
+        "",
+        "| setting | bare tps | capture tps | PL/pgSQL tps | capture / bare | capture / PL/pgSQL |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, bare, cap, plpg in rows:
+        bare_f, cap_f, plpg_f = float(bare), float(cap), float(plpg)
+        out.append(
+            f"| {label} | {bare_f:.0f} | {cap_f:.0f} | {plpg_f:.0f} | "
+            f"{cap_f / bare_f:.2f} | {cap_f / plpg_f:.2f} |"
+        )
+    out += [
+        "",
+        "Targets (CPU-bound, `synchronous_commit=off`): capture / bare >= 0.70, "
+        "capture / PL/pgSQL >= 1.5.",
+        f"History rows written during the run: capture {captured}, PL/pgSQL {alt_captured}.",
+        "The cluster runs with `fsync=off`, so `synchronous_commit=on` pays WAL writes "
+        "and the commit-order lock wait but not disk flush latency.",
+    ]
+    return "\n".join(out)
+
+
+def replace_section(name, body):
+    text = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n\n" \
+        "Every figure here is written by a script under `bench/`; run `make bench` to refresh.\n"
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{body}\n{end}"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(RESULTS, "w") as f:
+        f.write(text)
+
+
+def main():
+    name, args = sys.argv[1], sys.argv[2:]
+    if name == "capture":
+        replace_section(name, capture_section(args))
+    else:
+        sys.exit(f"unknown section {name}")
+
+
+if __name__ == "__main__":
+    main()
