@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test suite against one throwaway PostgreSQL cluster and prints a
+# summary line per suite. Each suite is a `run.sh` in its folder that creates
+# its own database, so suites cannot disturb each other:
+#   tests/sql        pgTAP suites (pg_prove)
+#   tests/extension  capture invariants with real concurrent connections
+#   tests/daemon     queuecastd unit and integration tests
+#   tests/web        the JavaScript client and the dashboard in Chromium
+# Usage: tests/run.sh [suite...]   (default: all)
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ -z "${QUEUECAST_IN_CLUSTER:-}" ]; then
+  QUEUECAST_IN_CLUSTER=1 exec "$here/harness/with_cluster.sh" "$here/run.sh" "$@"
+fi
+
+suites=("$@")
+[ "${#suites[@]}" -gt 0 ] || suites=(sql extension daemon web)
+declare -a summary
+failed=0
+for suite in "${suites[@]}"; do
+  runner="$here/$suite/run.sh"
+  if [ ! -x "$runner" ]; then
+    summary+=("$(printf '%-10s missing (%s)' "$suite" "$runner")")
+    failed=1
+    continue
+  fi
+  echo "=== $suite"
+  start=$(date +%s)
+  if "$runner"; then status=ok; else status=FAILED; failed=1; fi
+  summary+=("$(printf '%-10s %-6s %4ss' "$suite" "$status" "$(($(date +%s) - start))")")
+done
+echo
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+exit "$failed"

@@ -1,0 +1,31 @@
+-- History helpers and retention.
+BEGIN;
+SELECT plan(12);
+SET CONSTRAINTS ALL IMMEDIATE;
+SELECT queuecast.create_queue('hist');
+SELECT queuecast.enqueue('hist', 'h1') AS id \gset
+SELECT queuecast.claim('hist', 'w');
+SELECT queuecast.complete(:id);
+
+SELECT is(ARRAY(SELECT op FROM queuecast.phase_history(:id)), ARRAY['INSERT', 'UPDATE', 'UPDATE'], 'phase_history');
+SELECT is(ARRAY(SELECT status FROM queuecast.phase_timeline(:id)), ARRAY['queued', 'running', 'completed'],
+          'timeline lists the statuses in order');
+SELECT ok((SELECT bool_and(duration >= interval '0') FROM queuecast.phase_timeline(:id) WHERE left_at IS NOT NULL),
+          'durations are non-negative');
+SELECT ok((SELECT duration IS NULL FROM queuecast.phase_timeline(:id) ORDER BY seq DESC LIMIT 1),
+          'the current status has an open duration');
+SELECT throws_ok($$SELECT * FROM queuecast.history('bogus', '1')$$, '22023', NULL, 'unknown entity');
+SELECT is_empty($$SELECT * FROM queuecast.phase_history(-5)$$, 'no history for an unknown phase');
+
+-- prune: old rows go, the newest never does
+UPDATE queuecast.changes SET committed_at = committed_at - interval '30 days';
+SELECT is(queuecast.prune('7 days', 2), (SELECT count(*) - 2 FROM queuecast.changes), 'prune deletes all but keep_last');
+SELECT is((SELECT count(*) FROM queuecast.changes), 2::bigint, 'keep_last rows remain');
+SELECT is(queuecast.resumable_from(), (SELECT min(seq) - 1 FROM queuecast.changes) , 'resumable_from moves up')
+    ;
+SELECT is(queuecast.prune('0 seconds', 1), 1::bigint, 'prune to one row');
+SELECT is((SELECT max(seq) FROM queuecast.changes), queuecast.current_seq(), 'the newest row survives');
+SELECT throws_ok($$SELECT queuecast.prune('1 day', 0)$$, '22023', NULL, 'keep_last must be at least 1');
+
+SELECT * FROM finish();
+ROLLBACK;
