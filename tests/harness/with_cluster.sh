@@ -9,7 +9,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/pgcluster.sh"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-test.XXXXXX")"
-trap 'pgcluster_stop' EXIT
+trap 'pgcluster_stop; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 pgcluster_start "$tmp/cluster"
 "$@"
