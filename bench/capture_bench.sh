@@ -64,8 +64,9 @@ measure() {  # label synchronous_commit -> prints "label bare capture plpgsql" m
   echo
 }
 
-pgcluster_start "$tmp/cluster" "max_wal_size = 4GB" "checkpoint_timeout = 30min"
-# fsync=off in test clusters; the "on" rows still pay WAL writes and flush calls.
+# fsync on (test clusters turn it off): with synchronous_commit=on every
+# commit really waits for its WAL flush, as in production.
+pgcluster_start "$tmp/cluster" "fsync = on" "max_wal_size = 4GB" "checkpoint_timeout = 30min"
 cat >"$tmp/update.sql" <<SQL
 \\set id random(1, $rows)
 UPDATE queuecast.phases SET attempts = attempts + 1, updated_at = now() WHERE id = :id;

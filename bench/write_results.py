@@ -41,8 +41,9 @@ def capture_section(args):
         "Targets (CPU-bound, `synchronous_commit=off`): capture / bare >= 0.70, "
         "capture / PL/pgSQL >= 1.5.",
         f"History rows written during the run: capture {captured}, PL/pgSQL {alt_captured}.",
-        "The cluster runs with `fsync=off`, so `synchronous_commit=on` pays WAL writes "
-        "and the commit-order lock wait but not disk flush latency.",
+        "The cluster runs with `fsync=on`: with `synchronous_commit=on` each commit waits for "
+        "its WAL flush, and capturing transactions hold the commit-order lock during that wait "
+        "(see docs/capture.md, \"Costs\").",
     ]
     return "\n".join(out)
 

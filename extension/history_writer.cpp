@@ -5,7 +5,9 @@
 
 extern "C" {
 #include "access/heapam.h"
+#include "access/genam.h"
 #include "access/table.h"
+#include "catalog/index.h"
 #include "executor/executor.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -80,15 +82,42 @@ void fill_row(const change& c, history_row& row) {
   if (has_application) row.values[col_application_name] = CStringGetTextDatum(application_name);
 }
 
-// Heap insert plus index entries through the executor's index machinery, the
-// way logical-replication apply workers write rows without planning a query.
-// Constraints other than the indexes' and triggers on the history table are
-// not run: the capture trigger is its only writer.
-int64 insert_row(history_row& row) {
-  int64 seq = nextval_internal(queuecast_relid("changes_seq"), false);
-  row.values[col_seq] = Int64GetDatum(seq);
-  row.values[col_committed_at] = TimestampTzGetDatum(commit_timestamp());
+// A plain index holds key columns only: no expressions, no predicate, no
+// exclusion or deferred constraint. The primary key is one.
+bool is_plain_index(Relation index, IndexInfo* info) {
+  return info->ii_Expressions == NIL && info->ii_Predicate == NIL &&
+         info->ii_ExclusionOps == nullptr && index->rd_index->indimmediate;
+}
 
+bool all_plain_indexes(const ResultRelInfo& result_rel) {
+  for (int i = 0; i < result_rel.ri_NumIndices; ++i) {
+    if (!is_plain_index(result_rel.ri_IndexRelationDescs[i], result_rel.ri_IndexRelationInfo[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void insert_plain_index_entries(Relation rel, const ResultRelInfo& result_rel, TupleTableSlot* slot,
+                                ItemPointer tid) {
+  for (int i = 0; i < result_rel.ri_NumIndices; ++i) {
+    Relation index = result_rel.ri_IndexRelationDescs[i];
+    IndexInfo* info = result_rel.ri_IndexRelationInfo[i];
+    if (!info->ii_ReadyForInserts) continue;  // being built concurrently
+    Datum values[INDEX_MAX_KEYS];
+    bool nulls[INDEX_MAX_KEYS];
+    FormIndexDatum(info, slot, nullptr, values, nulls);
+    IndexUniqueCheck check = index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO;
+    index_insert(index, values, nulls, tid, rel, check, false, info);
+  }
+}
+
+// Heap insert plus index entries, without planning a query (this runs under
+// the commit-order lock). Plain indexes are written directly; when a site has
+// added any other kind, the executor's index machinery writes them all, the
+// way logical replication apply writes rows. CHECK constraints and triggers on the
+// history table do not run: the capture trigger is its only writer.
+int64 insert_row(history_row& row) {
   Relation rel = table_open(queuecast_relid("changes"), RowExclusiveLock);
   if (RelationGetDescr(rel)->natts != history_columns) {
     ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
@@ -96,20 +125,29 @@ int64 insert_row(history_row& row) {
                            RelationGetDescr(rel)->natts, history_columns),
                     errhint("Do not alter queuecast.changes; re-create the extension.")));
   }
-  EState* estate = CreateExecutorState();
-  ResultRelInfo* result_rel = makeNode(ResultRelInfo);
-  InitResultRelInfo(result_rel, rel, 1, nullptr, 0);
-  ExecOpenIndices(result_rel, false);
-  TupleTableSlot* slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsHeapTuple);
+  int64 seq = nextval_internal(queuecast_relid("changes_seq"), false);
+  row.values[col_seq] = Int64GetDatum(seq);
+  row.values[col_committed_at] = TimestampTzGetDatum(commit_timestamp());
+
   HeapTuple tuple = heap_form_tuple(RelationGetDescr(rel), row.values, row.nulls);
-  ExecStoreHeapTuple(tuple, slot, false);
   simple_heap_insert(rel, tuple);
+
+  ResultRelInfo result_rel;
+  InitResultRelInfo(&result_rel, rel, 1, nullptr, 0);
+  ExecOpenIndices(&result_rel, false);
+  TupleTableSlot* slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+  ExecStoreHeapTuple(tuple, slot, false);
   slot->tts_tid = tuple->t_self;
-  List* conflicts = ExecInsertIndexTuples(result_rel, slot, estate, false, false, nullptr, NIL);
-  list_free(conflicts);
-  ExecCloseIndices(result_rel);
-  ExecResetTupleTable(estate->es_tupleTable, false);
-  FreeExecutorState(estate);
+  if (all_plain_indexes(result_rel)) {
+    insert_plain_index_entries(rel, result_rel, slot, &tuple->t_self);
+  } else {
+    // A site added an expression or partial index: the executor handles those.
+    EState* estate = CreateExecutorState();
+    list_free(ExecInsertIndexTuples(&result_rel, slot, estate, false, false, nullptr, NIL));
+    FreeExecutorState(estate);
+  }
+  ExecDropSingleTupleTableSlot(slot);
+  ExecCloseIndices(&result_rel);
   table_close(rel, NoLock);
   return seq;
 }
