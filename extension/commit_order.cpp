@@ -1,5 +1,7 @@
 #include "commit_order.hpp"
 
+#include <sched.h>
+
 #include "notify_payload.hpp"
 #include "pg_boundary.hpp"
 
@@ -12,6 +14,10 @@ namespace {
 // no application lock can collide with it; pg_locks shows it as advisory.
 constexpr uint32 lock_key = 0x71636173;
 constexpr uint16 lock_class = 0x5143;
+// Tries before a waiter sleeps in the lock manager. Measured with 4 and 16
+// pgbench clients on 2 cores: 0 or 20 tries lose a third to half of the
+// throughput to wake-up signals at 16 clients; 200 and 2000 perform alike.
+constexpr int commit_lock_spins = 200;
 
 // Per-transaction state, reset when the transaction ends.
 struct transaction_state {
@@ -81,6 +87,19 @@ void on_subxact(SubXactEvent event, SubTransactionId sub, SubTransactionId paren
   }
 }
 
+// The lock is held only for the last few microseconds of a commit. A waiter
+// that goes to sleep in the lock manager must be woken by a signal, which
+// costs more than the wait itself; so first retry without waiting, giving the
+// CPU to the holder between tries, and only then queue up and sleep.
+void acquire_commit_lock(const LOCKTAG* tag) {
+  for (int attempt = 0; attempt < commit_lock_spins; ++attempt) {
+    if (LockAcquire(tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL) return;
+    CHECK_FOR_INTERRUPTS();
+    sched_yield();
+  }
+  (void)LockAcquire(tag, ExclusiveLock, false, false);
+}
+
 }  // namespace
 
 void enter_commit_order() {
@@ -88,7 +107,7 @@ void enter_commit_order() {
   pg_call([] {
     LOCKTAG tag;
     SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, lock_key, 0, lock_class);
-    (void)LockAcquire(&tag, ExclusiveLock, false, false);
+    acquire_commit_lock(&tag);
   });
   state.locked = true;
   state.locked_in = GetCurrentSubTransactionId();
