@@ -9,7 +9,7 @@
 # Rounds alternate between the three so drift on this shared machine hits all
 # of them alike; the median of the rounds is reported, as ratios to bare.
 #
-# Usage: bench/capture_bench.sh [seconds-per-run] [rounds] [clients]
+# Usage: bench/capture_bench.sh [seconds-per-run] [rounds] [client counts]
 # Writes the "Capture overhead" section of bench/RESULTS.md.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,14 +17,14 @@ source "$here/../tests/harness/pgcluster.sh"
 
 seconds="${1:-10}"
 rounds="${2:-3}"
-clients="${3:-4}"
+client_counts="${3:-4 16}"
 rows=10000
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-bench.XXXXXX")"
 trap 'pgcluster_stop; rm -rf "$tmp"' EXIT
 
-run_pgbench() {  # db -> tps
-  local db="$1"
+run_pgbench() {  # db clients -> tps
+  local db="$1" clients="$2"
   pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -f "$tmp/update.sql" "$db" \
     2>"$tmp/pgbench.err" | awk '/^tps = / { print $3 }'
 }
@@ -44,8 +44,8 @@ SQL
   pgcluster_psql -d "$db" -c "VACUUM ANALYZE"
 }
 
-measure() {  # label synchronous_commit -> prints "label bare capture plpgsql" medians
-  local label="$1" sync="$2"
+measure() {  # label synchronous_commit clients -> prints "label bare capture plpgsql" medians
+  local label="$1" sync="$2" clients="$3"
   local kind
   for kind in bare capture plpgsql; do
     pgcluster_psql -d postgres -c "ALTER DATABASE $kind SET synchronous_commit = $sync"
@@ -54,7 +54,7 @@ measure() {  # label synchronous_commit -> prints "label bare capture plpgsql" m
   local round
   for round in $(seq "$rounds"); do
     for kind in bare capture plpgsql; do
-      run_pgbench "$kind" >>"$tmp/$kind.tps"
+      run_pgbench "$kind" "$clients" >>"$tmp/$kind.tps"
     done
   done
   printf '%s' "$label"
@@ -73,12 +73,14 @@ UPDATE queuecast.phases SET attempts = attempts + 1, updated_at = now() WHERE id
 SQL
 for kind in bare capture plpgsql; do setup_db "$kind" "$kind"; done
 
-echo "pgbench: ${seconds}s x ${rounds} rounds, ${clients} clients, single-row UPDATE (median tps)"
+echo "pgbench: ${seconds}s x ${rounds} rounds, clients: ${client_counts}, single-row UPDATE (median tps)"
 results=()
-for sync in off on; do
-  line="$(measure "synchronous_commit=$sync" "$sync")"
-  echo "$line"
-  results+=("$line")
+for clients in $client_counts; do
+  for sync in off on; do
+    line="$(measure "${clients}-clients,synchronous_commit=$sync" "$sync" "$clients")"
+    echo "$line"
+    results+=("$line")
+  done
 done
 
 # Sanity: the capture database really captured (one history row per UPDATE).
@@ -86,4 +88,4 @@ captured="$(psql -X -Atq -d capture -c "SELECT count(*) FROM queuecast.changes W
 alt_captured="$(psql -X -Atq -d plpgsql -c "SELECT count(*) FROM bench_history")"
 echo "history rows: capture=$captured plpgsql=$alt_captured"
 
-python3 "$here/write_results.py" capture "$seconds" "$rounds" "$clients" "$captured" "$alt_captured" "${results[@]}"
+python3 "$here/write_results.py" capture "$seconds" "$rounds" "${client_counts// /,}" "$captured" "$alt_captured" "${results[@]}"
