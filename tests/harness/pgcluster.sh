@@ -69,6 +69,8 @@ pgcluster_start() {
     if _pgcluster_as_owner "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
       -o "-p $PGPORT" -w -t 60 start >/dev/null 2>&1; then
       export PGHOST=127.0.0.1 PGPORT PGUSER=postgres PGDATABASE=postgres
+      # For tests that restart or crash the server (tests/chaos).
+      export PGCLUSTER_DATA="$dir/data" PGCLUSTER_LOG="$dir/server.log" PG_BINDIR
       return 0
     fi
   done

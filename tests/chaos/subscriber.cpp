@@ -1,0 +1,169 @@
+#include "subscriber.hpp"
+
+#include <iostream>
+
+namespace qc_chaos {
+
+subscriber::subscriber(asio::io_context& ioc, subscriber_options options,
+                       std::function<int(int)> port_of, std::uint64_t seed)
+    : ioc_(ioc),
+      options_(std::move(options)),
+      port_of_(std::move(port_of)),
+      rng_(seed),
+      timer_(ioc),
+      state_(options_.topic),
+      daemon_(options_.home) {}
+
+std::string subscriber::describe() const {
+  return options_.topic + (options_.delta_mode ? " delta" : " snapshot") +
+         (options_.slow ? " slow" : "") + (options_.wanders ? " wandering" : "") +
+         " home=" + std::to_string(options_.home);
+}
+
+void subscriber::violation(const std::string& what) {
+  violations_.push_back(describe() + ": " + what);
+}
+
+void subscriber::stop() {
+  stopped_ = true;
+  timer_.cancel();
+  if (ws_) beast::get_lowest_layer(*ws_).close();
+}
+
+void subscriber::reconnect_now() {
+  if (stopped_ || !ws_) return;
+  counts_.voluntary_reconnects++;
+  beast::get_lowest_layer(*ws_).close();  // the pending read fails; on_read reconnects
+}
+
+void subscriber::connect() {
+  if (stopped_) return;
+  if (options_.wanders) daemon_ = static_cast<int>(rng_() % 2);
+  ws_ = std::make_unique<websocket::stream<beast::tcp_stream>>(ioc_);
+  ws_->read_message_max(64 << 20);
+  beast::get_lowest_layer(*ws_).expires_after(std::chrono::seconds(5));
+  tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"),
+                         static_cast<unsigned short>(port_of_(daemon_)));
+  beast::get_lowest_layer(*ws_).async_connect(
+      endpoint, [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
+}
+
+void subscriber::on_connect(beast::error_code ec) {
+  if (ec) return connection_lost("connect: " + ec.message());
+  ws_->async_handshake("127.0.0.1", "/ws", [self = shared_from_this()](beast::error_code ec) {
+    self->on_handshake(ec);
+  });
+}
+
+void subscriber::on_handshake(beast::error_code ec) {
+  if (ec) return connection_lost("handshake: " + ec.message());
+  beast::get_lowest_layer(*ws_).expires_never();
+  counts_.connects++;
+  json::object request{{"type", "subscribe"},
+                       {"topic", options_.topic},
+                       {"mode", options_.delta_mode ? "delta" : "snapshot"}};
+  if (has_state_) request["since"] = last_seq_;
+  auto text = std::make_shared<std::string>(json::serialize(request));
+  ws_->text(true);
+  ws_->async_write(asio::buffer(*text),
+                   [self = shared_from_this(), text](beast::error_code ec, std::size_t) {
+                     if (ec) return self->connection_lost("write: " + ec.message());
+                     self->read();
+                   });
+}
+
+void subscriber::read() {
+  if (stopped_) return;
+  ws_->async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+    self->on_read(ec, n);
+  });
+}
+
+void subscriber::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    if (ec == websocket::error::closed) counts_.server_closes++;
+    return connection_lost("read: " + ec.message());
+  }
+  std::string text = beast::buffers_to_string(buffer_.data());
+  buffer_.consume(buffer_.size());
+  counts_.messages++;
+  try {
+    handle(json::parse(text).as_object());
+  } catch (const std::exception& e) {
+    violation(std::string("bad message (") + e.what() + "): " + text.substr(0, 200));
+  }
+  if (!options_.slow) return read();
+  // A slow consumer: the daemon must conflate or cut it off, never stall.
+  timer_.expires_after(std::chrono::milliseconds(20 + rng_() % 60));
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->read();
+  });
+}
+
+void subscriber::handle(const json::object& message) {
+  std::string type(message.at("type").as_string());
+  if (type == "subscribed") {
+    awaiting_start_ = true;
+    resumed_ = message.at("resumed").as_bool();
+    if (resumed_) {
+      counts_.resumed++;
+      if (message.at("seq").to_number<std::int64_t>() != last_seq_) {
+        violation("resumed at seq " + json::serialize(message.at("seq")) + ", asked for " +
+                  std::to_string(last_seq_));
+      }
+    }
+  } else if (type == "snapshot" || type == "delta") {
+    if (message.at("topic").as_string() != options_.topic) {
+      violation("message for another topic: " + json::serialize(message));
+      return;
+    }
+    handle_update(message, type == "delta");
+  } else if (type == "error") {
+    violation("error message: " + json::serialize(message));
+  }
+  // welcome, status (stale/live) and pong carry nothing to check here.
+}
+
+void subscriber::handle_update(const json::object& message, bool is_delta) {
+  std::int64_t seq = message.at("seq").to_number<std::int64_t>();
+  bool fresh = !is_delta && !message.contains("prev_seq");
+  if (fresh) {
+    // Only right after `subscribed` without resume may a chain start anew.
+    if (!awaiting_start_ || resumed_)
+      violation("snapshot without prev_seq in the middle of a stream");
+    if (has_state_ && seq < last_seq_)
+      violation("fresh snapshot went back from " + std::to_string(last_seq_) + " to " +
+                std::to_string(seq));
+    counts_.fresh_snapshots++;
+  } else {
+    std::int64_t prev = message.at("prev_seq").to_number<std::int64_t>();
+    if (prev != last_seq_) {
+      violation("gap or duplicate: prev_seq " + std::to_string(prev) + " after seq " +
+                std::to_string(last_seq_));
+    }
+    if (seq <= last_seq_) violation("seq did not increase: " + std::to_string(seq));
+  }
+  awaiting_start_ = false;
+  if (is_delta) {
+    counts_.deltas++;
+    std::string error = state_.apply(message.at("ops").as_array());
+    if (!error.empty()) violation(error);
+  } else {
+    counts_.snapshots++;
+    state_.reset(message.at("data").as_object());
+    has_state_ = true;
+  }
+  last_seq_ = seq;
+}
+
+void subscriber::connection_lost(const std::string&) {
+  if (stopped_) return;
+  ws_.reset();
+  buffer_.consume(buffer_.size());
+  timer_.expires_after(std::chrono::milliseconds(50 + rng_() % 250));
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->connect();
+  });
+}
+
+}  // namespace qc_chaos
