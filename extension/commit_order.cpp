@@ -38,7 +38,10 @@ void reset() {
 // Sends the doorbell; at most once per transaction, just before commit.
 void send_notify() {
   if (state.payload.empty()) return;
-  std::string text = state.payload.render();
+  // TimestampTz counts microseconds from 2000-01-01; the payload uses the Unix epoch.
+  std::int64_t unix_us =
+      state.stamped_at + (std::int64_t)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+  std::string text = state.payload.render(unix_us);
   const char* payload = text.c_str();
   pg_call([&] { Async_Notify("queuecast", payload); });
 }

@@ -45,7 +45,7 @@ void notify_payload::clear() {
   overflow_ = false;
 }
 
-std::string notify_payload::render() const {
+std::string notify_payload::render(std::int64_t committed_at_us) const {
   std::int64_t first = entries_.front().first;
   std::int64_t last = entries_.front().last;
   std::size_t count = 0;
@@ -55,7 +55,8 @@ std::string notify_payload::render() const {
     count += e.count;
   }
   std::string out = "{\"v\":1,\"first\":" + std::to_string(first) +
-                    ",\"last\":" + std::to_string(last) + ",\"n\":" + std::to_string(count);
+                    ",\"last\":" + std::to_string(last) + ",\"n\":" + std::to_string(count) +
+                    ",\"at\":" + std::to_string(committed_at_us);
   if (!overflow_) {
     out += ",\"changes\":[";
     for (std::size_t i = 0; i < entries_.size(); ++i) {

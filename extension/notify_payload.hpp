@@ -24,7 +24,9 @@ class notify_payload {
   void clear();
 
   bool empty() const { return entries_.empty(); }
-  std::string render() const;
+  // committed_at_us: the commit time in microseconds since the Unix epoch,
+  // so a reader can measure commit-to-delivery lag.
+  std::string render(std::int64_t committed_at_us) const;
 
  private:
   // One change while inlining; once over budget, a run of changes of one
