@@ -1,0 +1,219 @@
+#include "hub.hpp"
+
+#include <algorithm>
+
+#include "../util/metrics.hpp"
+
+namespace queuecast {
+
+namespace {
+
+constexpr auto pending_limit = std::chrono::seconds(10);
+
+sub_mode mode_of(sub_format format) {
+  return format == sub_format::delta ? sub_mode::delta : sub_mode::snapshot;
+}
+
+frame queue_update_frame(const json::object& doc) {
+  return make_frame({{"type", "queue_update"}, {"data", doc}});
+}
+
+std::string utc_now() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+void hub::subscribe(subscriber_sink* sink, const std::string& topic, sub_format format,
+                    std::optional<std::int64_t> since) {
+  sinks_.insert(sink);
+  pending p{sink, topic, format, since, std::chrono::steady_clock::now()};
+  if (!try_subscribe(p, false)) pending_.push_back(std::move(p));
+}
+
+bool hub::try_subscribe(const pending& p, bool give_up_waiting) {
+  if (!state_.loaded() && !give_up_waiting) return false;
+  if (p.since && *p.since > state_.seq() && !give_up_waiting) return false;  // client is ahead of us
+  if (!state_.loaded() || !state_.has_topic(p.topic)) {
+    p.sink->send(error_frame("unknown_topic", "topic '" + p.topic + "' does not exist", p.topic));
+    process_metrics().client_errors++;
+    return true;
+  }
+  topics_[p.topic][p.sink] = p.format;
+  if (p.format == sub_format::queue_update) {
+    p.sink->send_latest(p.topic, queue_update_frame(*state_.document(p.topic)));
+    return true;
+  }
+  if (p.format == sub_format::job_events) return true;
+  std::optional<resume_plan> plan;
+  if (p.since) plan = state_.resume(p.topic, *p.since);
+  if (!plan) {
+    start_fresh(p.sink, p.topic, p.format,
+                p.since ? "history no longer reaches back to seq " + std::to_string(*p.since) : "");
+    return true;
+  }
+  std::int64_t seq = state_.topic_seq(p.topic);
+  p.sink->send(subscribed_frame(p.topic, mode_of(p.format), plan->position, true));
+  if (seq == plan->position) return true;
+  if (p.format == sub_format::delta) {
+    p.sink->send(delta_frame(p.topic, seq, plan->position, plan->ops));
+  } else {
+    p.sink->send_latest(p.topic, snapshot_frame(p.topic, seq, plan->position, *state_.document(p.topic)));
+  }
+  return true;
+}
+
+void hub::start_fresh(subscriber_sink* sink, const std::string& topic, sub_format format,
+                      const std::string& reason) {
+  std::int64_t seq = state_.topic_seq(topic);
+  if (format == sub_format::queue_update) {
+    sink->send_latest(topic, queue_update_frame(*state_.document(topic)));
+    return;
+  }
+  if (format == sub_format::job_events) return;
+  sink->send(subscribed_frame(topic, mode_of(format), seq, false, reason));
+  frame snapshot = snapshot_frame(topic, seq, std::nullopt, *state_.document(topic));
+  if (format == sub_format::delta) {
+    sink->send(snapshot);
+  } else {
+    sink->send_latest(topic, snapshot);
+  }
+}
+
+void hub::retry_pending(bool give_up_waiting) {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<pending> waiting;
+  waiting.swap(pending_);
+  for (auto& p : waiting) {
+    if (!sinks_.count(p.sink)) continue;
+    bool expired = give_up_waiting || now - p.since_when > pending_limit;
+    if (!try_subscribe(p, expired)) pending_.push_back(std::move(p));
+  }
+}
+
+void hub::unsubscribe(subscriber_sink* sink, const std::string& topic) {
+  auto it = topics_.find(topic);
+  if (it != topics_.end()) {
+    it->second.erase(sink);
+    if (it->second.empty()) topics_.erase(it);
+  }
+  std::erase_if(pending_, [&](const pending& p) { return p.sink == sink && p.topic == topic; });
+}
+
+void hub::remove(subscriber_sink* sink) {
+  for (auto it = topics_.begin(); it != topics_.end();) {
+    it->second.erase(sink);
+    it = it->second.empty() ? topics_.erase(it) : std::next(it);
+  }
+  std::erase_if(pending_, [&](const pending& p) { return p.sink == sink; });
+  sinks_.erase(sink);
+}
+
+std::size_t hub::subscription_count(const subscriber_sink* sink) const {
+  std::size_t n = 0;
+  for (const auto& [topic, subs] : topics_) n += subs.count(const_cast<subscriber_sink*>(sink));
+  for (const auto& p : pending_) n += p.sink == sink;
+  return n;
+}
+
+std::map<std::string, std::size_t> hub::counts_by_topic() const {
+  std::map<std::string, std::size_t> counts;
+  for (const auto& [topic, subs] : topics_) counts[topic] = subs.size();
+  return counts;
+}
+
+void hub::drop_topic(const std::string& topic) {
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) return;
+  frame gone = error_frame("topic_deleted", "topic '" + topic + "' no longer exists", topic);
+  for (auto& [sink, format] : it->second) {
+    sink->send(gone);
+    sink->dropped(topic);
+  }
+  topics_.erase(it);
+}
+
+void hub::publish(const std::vector<topic_update>& updates) {
+  for (const topic_update& u : updates) {
+    if (u.deleted) {
+      drop_topic(u.topic);
+      continue;
+    }
+    auto it = topics_.find(u.topic);
+    if (it == topics_.end()) continue;
+    frame delta, snapshot, compat;
+    std::vector<frame> events;
+    std::optional<json::object> doc;
+    auto document = [&]() -> const json::object& {
+      if (!doc) doc = state_.document(u.topic);
+      return *doc;
+    };
+    for (auto& [sink, format] : it->second) {
+      switch (format) {
+        case sub_format::delta:
+          if (u.reset) {
+            if (!snapshot) snapshot = snapshot_frame(u.topic, u.seq, u.prev_seq, document());
+            sink->send(snapshot);
+          } else {
+            if (!delta) delta = delta_frame(u.topic, u.seq, u.prev_seq, u.ops);
+            sink->send(delta);
+          }
+          break;
+        case sub_format::snapshot:
+          if (!snapshot) snapshot = snapshot_frame(u.topic, u.seq, u.prev_seq, document());
+          sink->send_latest(u.topic, snapshot);
+          break;
+        case sub_format::queue_update:
+          if (!compat) compat = queue_update_frame(document());
+          sink->send_latest(u.topic, compat);
+          break;
+        case sub_format::job_events:
+          if (events.empty()) {
+            const json::value& workflow = document().at("workflow");
+            std::string stamp = utc_now();
+            for (const job_event& e : u.events) {
+              events.push_back(make_frame(
+                  {{"type", e.type}, {"phase", e.phase}, {"workflow", workflow}, {"timestamp", stamp}}));
+            }
+          }
+          for (const frame& f : events) sink->send(f);
+          break;
+      }
+    }
+  }
+  retry_pending();
+}
+
+void hub::restart_all(const std::string& reason, const std::vector<std::string>& gone_topics) {
+  for (const auto& topic : gone_topics) drop_topic(topic);
+  for (const auto& [topic, subs] : topics_) {
+    if (!state_.has_topic(topic)) continue;
+    for (const auto& [sink, format] : subs) start_fresh(sink, topic, format, reason);
+  }
+  std::vector<std::string> missing;
+  for (const auto& [topic, subs] : topics_) {
+    if (!state_.has_topic(topic)) missing.push_back(topic);
+  }
+  for (const auto& topic : missing) drop_topic(topic);
+  retry_pending();
+}
+
+void hub::close_all(std::uint16_t code, const std::string& reason) {
+  std::vector<subscriber_sink*> all(sinks_.begin(), sinks_.end());
+  for (subscriber_sink* sink : all) sink->close(code, reason);
+}
+
+void hub::set_live(bool live, const std::string& reason) {
+  if (live == live_) return;
+  live_ = live;
+  frame status = status_frame(live, state_.seq(), reason);
+  for (subscriber_sink* sink : sinks_) sink->send(status);
+}
+
+}  // namespace queuecast

@@ -1,0 +1,58 @@
+// The wire protocol's messages (docs/protocol.md): parsing what clients send
+// and encoding what the server sends. Encoded frames are immutable shared
+// strings so one encoding serves every subscriber.
+#pragma once
+
+#include <boost/json.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace queuecast {
+
+namespace json = boost::json;
+using frame = std::shared_ptr<const std::string>;
+
+enum class sub_mode { snapshot, delta };
+
+struct subscribe_request {
+  std::string topic;
+  sub_mode mode = sub_mode::snapshot;
+  std::optional<std::int64_t> since;
+};
+struct unsubscribe_request {
+  std::string topic;
+};
+struct ping_request {
+  json::value id;
+};
+struct hello_request {
+  std::string token;
+};
+// A request the server answers with an error message (code + text).
+struct bad_request {
+  std::string code;
+  std::string message;
+  std::string topic;
+};
+
+using client_message =
+    std::variant<subscribe_request, unsubscribe_request, ping_request, hello_request, bad_request>;
+
+client_message parse_client_message(std::string_view text);
+
+frame make_frame(const json::object& message);
+frame welcome_frame(std::int64_t seq);
+frame subscribed_frame(const std::string& topic, sub_mode mode, std::int64_t seq, bool resumed,
+                       const std::string& reason = {});
+frame snapshot_frame(const std::string& topic, std::int64_t seq, std::optional<std::int64_t> prev_seq,
+                     const json::object& data);
+frame delta_frame(const std::string& topic, std::int64_t seq, std::int64_t prev_seq, const json::array& ops);
+frame error_frame(const std::string& code, const std::string& message, const std::string& topic = {});
+frame status_frame(bool live, std::int64_t seq, const std::string& reason);
+
+bool valid_topic_syntax(std::string_view topic);
+
+}  // namespace queuecast

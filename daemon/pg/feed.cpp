@@ -1,0 +1,218 @@
+#include "feed.hpp"
+
+#include "../util/log.hpp"
+#include "../util/metrics.hpp"
+
+namespace queuecast {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto probe_interval = 5s;
+constexpr std::size_t catch_up_batch = 5000;
+
+std::string with_application_name(const std::string& conninfo, const char* role) {
+  // libpq takes the last value of a repeated keyword only in key=value form;
+  // options= works for both URLs and key=value strings.
+  bool url = conninfo.rfind("postgres://", 0) == 0 || conninfo.rfind("postgresql://", 0) == 0;
+  std::string name = std::string("queuecastd-") + role;
+  if (url) return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + "application_name=" + name;
+  return conninfo + " application_name=" + name;
+}
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string hint_for(const std::string& error) {
+  if (error.find("queuecast") != std::string::npos && error.find("does not exist") != std::string::npos) {
+    return "run CREATE EXTENSION queuecast in that database";
+  }
+  if (error.find("Connection refused") != std::string::npos || error.find("timed out") != std::string::npos) {
+    return "check that PostgreSQL runs and --database points at it";
+  }
+  if (error.find("password") != std::string::npos || error.find("authentication") != std::string::npos) {
+    return "check the user and password in --database";
+  }
+  return "check --database and the server log";
+}
+
+}  // namespace
+
+feed::feed(asio::any_io_executor executor, const config& cfg, store& state, hub& fanout)
+    : executor_(executor), cfg_(cfg), state_(state), hub_(fanout), listen_(executor), query_(executor) {}
+
+asio::awaitable<void> feed::connect_both() {
+  co_await listen_.connect(with_application_name(cfg_.database, "listen"), 10s);
+  co_await query_.connect(with_application_name(cfg_.database, "query"), 10s);
+  co_await listen_.query("LISTEN queuecast");
+  process_metrics().db_connected = true;
+}
+
+asio::awaitable<void> feed::load(const std::string& why) {
+  co_await query_.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  pg_result result = co_await query_.query(
+      "SELECT queuecast.current_seq(), "
+      "(SELECT coalesce(json_object_agg(name, queuecast.snapshot(name)), '{}') FROM queuecast.queues), "
+      "queuecast.workflows_snapshot()");
+  co_await query_.query("COMMIT");
+  std::int64_t seq = std::stoll(PQgetvalue(result.get(), 0, 0));
+  json::object queues = json::parse(PQgetvalue(result.get(), 0, 1)).as_object();
+  json::object workflows = json::parse(PQgetvalue(result.get(), 0, 2)).as_object();
+  bool reload = state_.loaded();
+  std::vector<std::string> gone = state_.load(seq, queues, workflows);
+  process_metrics().seq = seq;
+  log(log_level::info, reload ? "state_reloaded" : "state_loaded",
+      {{"seq", std::to_string(seq)}, {"queues", std::to_string(queues.size())}, {"reason", why}});
+  if (reload) {
+    process_metrics().db_reloads++;
+    hub_.restart_all(why, gone);
+  } else {
+    hub_.retry_pending();
+  }
+}
+
+// After a reconnect: catch up from history when it still reaches back to our
+// position; otherwise (pruned, restored backup, re-created extension) reload.
+asio::awaitable<void> feed::resync_after_reconnect() {
+  pg_result result = co_await query_.query("SELECT queuecast.current_seq(), queuecast.resumable_from()");
+  std::int64_t current = std::stoll(PQgetvalue(result.get(), 0, 0));
+  std::int64_t resumable = std::stoll(PQgetvalue(result.get(), 0, 1));
+  if (current < state_.seq()) {
+    log(log_level::warn, "seq_went_backwards",
+        {{"ours", std::to_string(state_.seq())}, {"database", std::to_string(current)},
+         {"meaning", "restored backup, failover or re-created extension; starting clients over"}});
+    co_await load("the database's history went back from seq " + std::to_string(state_.seq()) + " to " +
+                  std::to_string(current));
+  } else if (resumable > state_.seq()) {
+    log(log_level::warn, "history_pruned_past_us",
+        {{"ours", std::to_string(state_.seq())}, {"resumable_from", std::to_string(resumable)}});
+    co_await load("history was pruned past seq " + std::to_string(state_.seq()));
+  } else {
+    co_await catch_up(0);
+  }
+}
+
+void feed::deliver(const std::vector<change_row>& rows, std::int64_t committed_at_us) {
+  std::vector<topic_update> updates;
+  try {
+    updates = state_.apply(rows);
+  } catch (const std::exception& e) {
+    // The history does not fit our state: start over from a fresh load.
+    throw state_diverged(e.what());
+  }
+  process_metrics().changes_applied += rows.size();
+  process_metrics().seq = state_.seq();
+  hub_.publish(updates);
+  if (committed_at_us > 0) process_metrics().observe_lag((now_us() - committed_at_us) / 1e6);
+}
+
+asio::awaitable<void> feed::catch_up(std::int64_t committed_at_us) {
+  while (true) {
+    process_metrics().catchup_queries++;
+    // A named vector: g++ 12 mishandles initializer-list temporaries in coroutines.
+    std::vector<std::optional<std::string>> params;
+    params.emplace_back(std::to_string(state_.seq()));
+    pg_result result = co_await query_.query(
+        "SELECT json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, 'op', op, "
+        "'data', data, 'old_data', old_data) FROM queuecast.changes WHERE seq > $1 ORDER BY seq LIMIT " +
+            std::to_string(catch_up_batch),
+        params);
+    int rows = PQntuples(result.get());
+    std::vector<change_row> batch;
+    batch.reserve(rows);
+    for (int i = 0; i < rows; ++i) {
+      batch.push_back(change_from_json(json::parse(PQgetvalue(result.get(), i, 0)).as_object()));
+    }
+    if (!batch.empty()) deliver(batch, committed_at_us);
+    if (rows < static_cast<int>(catch_up_batch)) co_return;
+  }
+}
+
+asio::awaitable<void> feed::listen_loop() {
+  while (true) {
+    bool readable = co_await listen_.wait_readable(probe_interval);
+    if (!readable) {
+      // Idle: probe both connections so a dead one is noticed within seconds.
+      pg_result usage = co_await query_.query("SELECT pg_notification_queue_usage()", {}, 10s);
+      process_metrics().notify_queue_usage = std::stod(PQgetvalue(usage.get(), 0, 0));
+      co_await listen_.query("SELECT 1", {}, 10s);
+      continue;
+    }
+    std::vector<std::string> payloads = listen_.take_notifications();
+    if (payloads.empty()) continue;
+    process_metrics().notifications += payloads.size();
+    bool need_query = false;
+    std::int64_t committed_at = 0;
+    for (const std::string& payload : payloads) {
+      std::optional<doorbell> bell = parse_doorbell(payload);
+      if (!bell) {
+        process_metrics().foreign_notifications++;
+        need_query = true;  // someone else's NOTIFY: look, cheaply, whether anything changed
+        continue;
+      }
+      committed_at = bell->committed_at_us;
+      if (!need_query && bell->changes && bell->first == state_.seq() + 1) {
+        deliver(*bell->changes, bell->committed_at_us);
+      } else if (bell->last > state_.seq()) {
+        need_query = true;  // too big to inline, a hole, or missed notifications
+      }
+    }
+    if (need_query) co_await catch_up(committed_at);
+  }
+}
+
+asio::awaitable<void> feed::run(std::function<void(const std::string&)> on_fatal) {
+  auto started = std::chrono::steady_clock::now();
+  auto backoff = 100ms;
+  bool ever_connected = false;
+  while (true) {
+    try {
+      co_await connect_both();
+      log(log_level::info, "db_connected", {{"seq", std::to_string(state_.seq())}});
+      if (!state_.loaded()) {
+        co_await load("startup");
+      } else if (!reload_reason_.empty()) {
+        co_await load(reload_reason_);
+        reload_reason_.clear();
+      } else {
+        co_await resync_after_reconnect();
+      }
+      ever_connected = true;
+      ready_ = true;
+      reason_.clear();
+      backoff = 100ms;
+      hub_.set_live(true, "");
+      co_await listen_loop();
+    } catch (const state_diverged& e) {
+      // History does not fit our state (a renamed queue, say): reload it.
+      log(log_level::warn, "state_diverged", {{"error", e.what()}, {"action", "reloading"}});
+      reload_reason_ = std::string("state reloaded: ") + e.what();
+      continue;
+    } catch (const std::exception& e) {
+      std::string error = e.what();
+      if (!ever_connected && std::chrono::steady_clock::now() - started > cfg_.startup_timeout) {
+        on_fatal("cannot use the database: " + error + " — " + hint_for(error));
+        co_return;
+      }
+      log(log_level::warn, "db_connection_lost", {{"error", error}, {"hint", hint_for(error)},
+                                                 {"retry_in_ms", std::to_string(backoff.count())}});
+    }
+    ready_ = false;
+    reason_ = "database connection lost; reconnecting";
+    process_metrics().db_connected = false;
+    if (ever_connected) process_metrics().db_reconnects++;
+    hub_.set_live(false, "database connection lost; serving the last known state");
+    listen_.close();
+    query_.close();
+    // Exponential backoff with +-25 % jitter, so many daemons do not retry in step.
+    auto jittered = backoff * (75 + static_cast<int>(jitter_() % 51)) / 100;
+    asio::steady_timer timer(executor_, jittered);
+    co_await timer.async_wait(asio::use_awaitable);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+  }
+}
+
+}  // namespace queuecast

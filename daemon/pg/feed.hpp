@@ -1,0 +1,54 @@
+// The database side of the daemon (DESIGN.md): one LISTEN connection and one
+// query connection. LISTEN first, then load every queue and the workflows in
+// one REPEATABLE READ transaction with the newest visible seq, then apply
+// every change with a larger seq: inline from the NOTIFY payload when it is
+// complete and contiguous, otherwise read from queuecast.changes. On any
+// failure: mark the stream stale, reconnect with backoff and jitter, and
+// catch up from history (or reload when history no longer reaches back, or
+// seq went backwards). It never goes silently deaf: an idle connection is
+// probed every few seconds.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <random>
+#include <string>
+
+#include "../config.hpp"
+#include "../net/hub.hpp"
+#include "../state/store.hpp"
+#include "connection.hpp"
+
+namespace queuecast {
+
+class feed {
+ public:
+  feed(asio::any_io_executor executor, const config& cfg, store& state, hub& fanout);
+
+  // Runs until the executor stops. The first connection must succeed within
+  // cfg.startup_timeout, else on_fatal is called with a message.
+  asio::awaitable<void> run(std::function<void(const std::string&)> on_fatal);
+
+  bool ready() const { return ready_; }
+  const std::string& not_ready_reason() const { return reason_; }
+
+ private:
+  asio::awaitable<void> connect_both();
+  asio::awaitable<void> load(const std::string& why);
+  asio::awaitable<void> resync_after_reconnect();
+  asio::awaitable<void> catch_up(std::int64_t committed_at_us);
+  asio::awaitable<void> listen_loop();
+  void deliver(const std::vector<change_row>& rows, std::int64_t committed_at_us);
+
+  asio::any_io_executor executor_;
+  const config& cfg_;
+  store& state_;
+  hub& hub_;
+  pg_connection listen_;
+  pg_connection query_;
+  bool ready_ = false;
+  std::string reason_ = "starting";
+  std::string reload_reason_;  // set when the next round must reload everything
+  std::mt19937 jitter_{std::random_device{}()};
+};
+
+}  // namespace queuecast

@@ -1,0 +1,112 @@
+// The daemon's in-memory state of one database, by topic:
+//   queue:<name>   {"phases":[...],"total":N,"paused":b}
+//   workflows      {"workflows":[...],"total":N}
+//   workflow:<id>  {"workflow":{...}|null,"phases":[...]}
+// Applying a batch of history rows (in seq order) yields one update per
+// touched topic: the delta ops, or a reset when ops cannot express it.
+// Per topic it keeps a window of recent per-change ops, so a client can
+// resume from any seq the window reaches back to — on this daemon or on any
+// other daemon of the same database, since both derive the same ops from the
+// same history. Pure logic: no I/O, no Asio.
+#pragma once
+
+#include <boost/json.hpp>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "change.hpp"
+
+namespace queuecast {
+
+// Thrown by apply() when history does not fit the state (an update of a row
+// the state does not have, a renamed queue): the caller reloads everything.
+struct state_diverged : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A job-style event for workflow subscribers (ORIGIN.md shapes).
+struct job_event {
+  std::string type;  // phase_created, phase_started, phase_completed, phase_failed, phase_updated
+  json::object phase;
+};
+
+struct topic_update {
+  std::string topic;
+  std::int64_t seq = 0;       // newest change reflected
+  std::int64_t prev_seq = 0;  // the topic's seq before this update
+  json::array ops;            // delta ops (meaningless when reset)
+  bool reset = false;         // send a snapshot instead of ops
+  bool deleted = false;       // the topic no longer exists
+  std::vector<job_event> events;
+};
+
+struct resume_plan {
+  std::int64_t position = 0;  // where the client's chain continues (<= since)
+  json::array ops;            // the changes after it, possibly none
+};
+
+class store {
+ public:
+  explicit store(std::size_t window_limit = 4096) : window_limit_(window_limit) {}
+
+  // Replaces all state with a consistent load at `seq`: queue_snapshots maps
+  // a queue name to queuecast.snapshot(name); workflows is workflows_snapshot().
+  // Returns the topics that existed before and are gone now.
+  std::vector<std::string> load(std::int64_t seq, const json::object& queue_snapshots,
+                                const json::object& workflows);
+
+  std::vector<topic_update> apply(const std::vector<change_row>& batch);
+
+  bool loaded() const { return loaded_; }
+  std::int64_t seq() const { return seq_; }
+  bool has_topic(std::string_view topic) const;
+  std::int64_t topic_seq(std::string_view topic) const;
+  std::optional<json::object> document(std::string_view topic) const;
+  std::optional<resume_plan> resume(std::string_view topic, std::int64_t since) const;
+  std::vector<std::string> topic_names() const;
+
+ private:
+  struct queue_state {
+    bool paused = false;
+    std::map<std::int64_t, json::object> phases;
+  };
+  struct topic_meta {
+    std::int64_t seq = 0;
+    std::int64_t floor = 0;  // the window reaches back to this seq
+    std::deque<std::pair<std::int64_t, json::array>> window;
+  };
+  // What one change does to the topics it touches.
+  struct effects {
+    std::map<std::string, json::array> ops;
+    std::set<std::string> resets, deletions;
+    std::map<std::string, std::vector<job_event>> events;
+  };
+
+  void apply_phase(const change_row& c, effects& fx);
+  void apply_workflow(const change_row& c, effects& fx);
+  void apply_queue(const change_row& c, effects& fx);
+  void upsert_phase(json::object phase, effects& fx, const json::object* before);
+  void remove_phase(std::int64_t id, effects& fx);
+  void drop_queue(const std::string& name, effects& fx);
+  void record(std::int64_t seq, effects& fx, std::map<std::string, topic_update>& updates);
+  topic_meta& meta(const std::string& topic);
+  json::array sorted_phases(const std::vector<const json::object*>& phases) const;
+
+  std::size_t window_limit_;
+  bool loaded_ = false;
+  std::int64_t seq_ = 0;
+  std::map<std::string, queue_state> queues_;
+  std::map<std::int64_t, json::object> workflows_;
+  std::unordered_map<std::int64_t, std::string> phase_queue_;
+  std::unordered_map<std::int64_t, std::set<std::int64_t>> workflow_phases_;
+  std::map<std::string, topic_meta, std::less<>> topics_;
+};
+
+}  // namespace queuecast

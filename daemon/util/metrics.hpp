@@ -1,0 +1,45 @@
+// Process-wide counters and the commit-to-send lag histogram, rendered in
+// Prometheus text format at /metrics. The daemon runs one event-loop thread,
+// so plain integers suffice.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+namespace queuecast {
+
+struct metrics {
+  std::uint64_t connections_total = 0;
+  std::int64_t connections_open = 0;
+  std::uint64_t messages_sent = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t snapshots_conflated = 0;   // a newer snapshot replaced an unsent one
+  std::uint64_t slow_clients_closed = 0;   // delta-mode clients over their bound
+  std::uint64_t client_errors = 0;         // bad input answered with an error
+  std::uint64_t db_reconnects = 0;
+  std::uint64_t db_reloads = 0;            // full reloads (history pruned, seq went back, ...)
+  std::uint64_t notifications = 0;
+  std::uint64_t foreign_notifications = 0;  // payloads on the channel that were not ours
+  std::uint64_t catchup_queries = 0;
+  std::uint64_t changes_applied = 0;
+  double notify_queue_usage = 0;
+  bool db_connected = false;
+  std::int64_t seq = 0;
+
+  // Lag from commit (NOTIFY "at") to the moment frames were queued to clients.
+  static constexpr std::array<double, 12> lag_buckets = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                                         0.05,   0.1,   0.25,  0.5,   1,    5};
+  std::array<std::uint64_t, lag_buckets.size()> lag_counts{};
+  std::uint64_t lag_count = 0;
+  double lag_sum = 0;
+  void observe_lag(double seconds);
+
+  std::string render(const std::map<std::string, std::size_t>& subscriptions_by_topic) const;
+};
+
+metrics& process_metrics();
+
+}  // namespace queuecast

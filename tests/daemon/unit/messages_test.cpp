@@ -1,0 +1,43 @@
+#include <gtest/gtest.h>
+
+#include "net/messages.hpp"
+
+using namespace queuecast;
+
+TEST(messages, subscribe_with_mode_and_since) {
+  auto m = parse_client_message(R"({"type":"subscribe","topic":"queue:default","mode":"delta","since":42})");
+  auto* s = std::get_if<subscribe_request>(&m);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->topic, "queue:default");
+  EXPECT_EQ(s->mode, sub_mode::delta);
+  EXPECT_EQ(s->since, 42);
+}
+
+TEST(messages, bad_input_gets_a_code) {
+  auto code = [](std::string_view text) {
+    auto m = parse_client_message(text);
+    auto* b = std::get_if<bad_request>(&m);
+    return b ? b->code : std::string("accepted");
+  };
+  EXPECT_EQ(code("{not json"), "bad_json");
+  EXPECT_EQ(code("[1,2]"), "bad_request");
+  EXPECT_EQ(code(R"({"type":"dance"})"), "unknown_type");
+  EXPECT_EQ(code(R"({"topic":"queue:a"})"), "bad_request");
+  EXPECT_EQ(code(R"({"type":"subscribe"})"), "bad_request");
+  EXPECT_EQ(code(R"({"type":"subscribe","topic":"nope"})"), "unknown_topic");
+  EXPECT_EQ(code(R"({"type":"subscribe","topic":"queue:a b"})"), "unknown_topic");
+  EXPECT_EQ(code(R"({"type":"subscribe","topic":"queue:a","mode":"fast"})"), "bad_request");
+  EXPECT_EQ(code(R"({"type":"subscribe","topic":"queue:a","since":"x"})"), "bad_request");
+  EXPECT_EQ(code(R"({"type":"subscribe","topic":"queue:a","since":-1})"), "bad_request");
+  EXPECT_EQ(code(R"({"type":7})"), "bad_request");
+  EXPECT_EQ(code(R"({"type":"ping","id":[1]})"), "accepted");
+}
+
+TEST(messages, topic_syntax) {
+  EXPECT_TRUE(valid_topic_syntax("workflows"));
+  EXPECT_TRUE(valid_topic_syntax("queue:q-1.a_b"));
+  EXPECT_TRUE(valid_topic_syntax("workflow:12"));
+  EXPECT_FALSE(valid_topic_syntax("workflow:x"));
+  EXPECT_FALSE(valid_topic_syntax("queue:"));
+  EXPECT_FALSE(valid_topic_syntax(std::string("queue:") + std::string(64, 'a')));
+}
