@@ -47,49 +47,82 @@ Endpoints: /ws (protocol v1), /api/v1/ws/queue?queue=NAME (compatibility),
 
 namespace {
 
-std::size_t to_count(const std::string& flag, const std::string& value, std::size_t min, std::size_t max) {
+std::size_t to_count(const std::string& flag, const std::string& value, std::size_t min,
+                     std::size_t max) {
   try {
     std::size_t pos = 0;
     long long n = std::stoll(value, &pos);
-    if (pos != value.size() || n < static_cast<long long>(min) || n > static_cast<long long>(max)) throw 0;
+    if (pos != value.size() || n < static_cast<long long>(min) || n > static_cast<long long>(max))
+      throw 0;
     return static_cast<std::size_t>(n);
   } catch (...) {
-    throw std::invalid_argument(flag + " needs a whole number from " + std::to_string(min) + " to " +
-                                std::to_string(max) + ", got '" + value + "'");
+    throw std::invalid_argument(flag + " needs a whole number from " + std::to_string(min) +
+                                " to " + std::to_string(max) + ", got '" + value + "'");
   }
 }
 
 void set_listen(config& c, const std::string& value) {
   auto colon = value.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    throw std::invalid_argument("--listen needs HOST:PORT, e.g. 127.0.0.1:8080, got '" + value + "'");
+    throw std::invalid_argument("--listen needs HOST:PORT, e.g. 127.0.0.1:8080, got '" + value +
+                                "'");
   }
   c.listen_host = value.substr(0, colon);
   if (c.listen_host.front() == '[' && c.listen_host.back() == ']') {
     c.listen_host = c.listen_host.substr(1, c.listen_host.size() - 2);
   }
-  c.listen_port = static_cast<std::uint16_t>(to_count("--listen port", value.substr(colon + 1), 1, 65535));
+  c.listen_port =
+      static_cast<std::uint16_t>(to_count("--listen port", value.substr(colon + 1), 1, 65535));
 }
 
 using setter = std::function<void(config&, const std::string&)>;
 
 const std::map<std::string, std::pair<const char*, setter>>& options() {
   static const std::map<std::string, std::pair<const char*, setter>> table = {
-      {"--database", {"QUEUECAST_DATABASE", [](config& c, const std::string& v) { c.database = v; }}},
+      {"--database",
+       {"QUEUECAST_DATABASE", [](config& c, const std::string& v) { c.database = v; }}},
       {"--listen", {"QUEUECAST_LISTEN", set_listen}},
       {"--log-level",
        {"QUEUECAST_LOG_LEVEL",
         [](config& c, const std::string& v) {
-          if (!parse_log_level(v, c.level)) throw std::invalid_argument("--log-level is debug, info, warn or error, got '" + v + "'");
+          if (!parse_log_level(v, c.level))
+            throw std::invalid_argument("--log-level is debug, info, warn or error, got '" + v +
+                                        "'");
         }}},
       {"--token", {"QUEUECAST_TOKEN", [](config& c, const std::string& v) { c.token = v; }}},
-      {"--max-clients", {"QUEUECAST_MAX_CLIENTS", [](config& c, const std::string& v) { c.max_clients = to_count("--max-clients", v, 1, 1000000); }}},
-      {"--max-queue", {"QUEUECAST_MAX_QUEUE", [](config& c, const std::string& v) { c.max_queue = to_count("--max-queue", v, 1, 1000000); }}},
-      {"--max-message-bytes", {"QUEUECAST_MAX_MESSAGE_BYTES", [](config& c, const std::string& v) { c.max_message_bytes = to_count("--max-message-bytes", v, 256, 64 << 20); }}},
-      {"--max-subscriptions", {"QUEUECAST_MAX_SUBSCRIPTIONS", [](config& c, const std::string& v) { c.max_subscriptions = to_count("--max-subscriptions", v, 1, 10000); }}},
-      {"--window", {"QUEUECAST_WINDOW", [](config& c, const std::string& v) { c.window = to_count("--window", v, 0, 10000000); }}},
-      {"--idle-timeout", {"QUEUECAST_IDLE_TIMEOUT", [](config& c, const std::string& v) { c.idle_timeout = std::chrono::seconds(to_count("--idle-timeout", v, 2, 86400)); }}},
-      {"--startup-timeout", {"QUEUECAST_STARTUP_TIMEOUT", [](config& c, const std::string& v) { c.startup_timeout = std::chrono::seconds(to_count("--startup-timeout", v, 0, 86400)); }}},
+      {"--max-clients",
+       {"QUEUECAST_MAX_CLIENTS",
+        [](config& c, const std::string& v) {
+          c.max_clients = to_count("--max-clients", v, 1, 1000000);
+        }}},
+      {"--max-queue",
+       {"QUEUECAST_MAX_QUEUE",
+        [](config& c, const std::string& v) {
+          c.max_queue = to_count("--max-queue", v, 1, 1000000);
+        }}},
+      {"--max-message-bytes",
+       {"QUEUECAST_MAX_MESSAGE_BYTES",
+        [](config& c, const std::string& v) {
+          c.max_message_bytes = to_count("--max-message-bytes", v, 256, 64 << 20);
+        }}},
+      {"--max-subscriptions",
+       {"QUEUECAST_MAX_SUBSCRIPTIONS",
+        [](config& c, const std::string& v) {
+          c.max_subscriptions = to_count("--max-subscriptions", v, 1, 10000);
+        }}},
+      {"--window",
+       {"QUEUECAST_WINDOW",
+        [](config& c, const std::string& v) { c.window = to_count("--window", v, 0, 10000000); }}},
+      {"--idle-timeout",
+       {"QUEUECAST_IDLE_TIMEOUT",
+        [](config& c, const std::string& v) {
+          c.idle_timeout = std::chrono::seconds(to_count("--idle-timeout", v, 2, 86400));
+        }}},
+      {"--startup-timeout",
+       {"QUEUECAST_STARTUP_TIMEOUT",
+        [](config& c, const std::string& v) {
+          c.startup_timeout = std::chrono::seconds(to_count("--startup-timeout", v, 0, 86400));
+        }}},
   };
   return table;
 }
@@ -120,7 +153,9 @@ std::variant<config, show_help, config_error> parse_config(int argc, char** argv
       option->second.second(c, value);
     }
     if (c.database.empty()) {
-      throw std::invalid_argument("--database is required (or QUEUECAST_DATABASE), e.g. --database postgresql://localhost/app");
+      throw std::invalid_argument(
+          "--database is required (or QUEUECAST_DATABASE), e.g. --database "
+          "postgresql://localhost/app");
     }
   } catch (const std::invalid_argument& e) {
     return config_error{std::string(e.what()) + " (see queuecastd --help)"};

@@ -69,23 +69,26 @@ int main(int argc, char** argv) {
 
   int exit_code = 0;
   asio::co_spawn(ioc, database.run([&](const std::string& message) {
-                   std::fprintf(stderr, "queuecastd: %s\n", message.c_str());
-                   exit_code = 1;
-                   ioc.stop();
-                 }),
+    std::fprintf(stderr, "queuecastd: %s\n", message.c_str());
+    exit_code = 1;
+    ioc.stop();
+  }),
                  asio::detached);
   asio::co_spawn(ioc, accept_loop(acceptor, context), asio::detached);
 
   // Subscriptions waiting for the state (loading, or a client ahead of us)
   // are retried every second and given a fresh snapshot after a while.
-  asio::co_spawn(ioc, [&fanout]() -> asio::awaitable<void> {
-    asio::steady_timer tick(co_await asio::this_coro::executor);
-    while (true) {
-      tick.expires_after(std::chrono::seconds(1));
-      co_await tick.async_wait(asio::use_awaitable);
-      fanout.retry_pending();
-    }
-  }, asio::detached);
+  asio::co_spawn(
+      ioc,
+      [&fanout]() -> asio::awaitable<void> {
+        asio::steady_timer tick(co_await asio::this_coro::executor);
+        while (true) {
+          tick.expires_after(std::chrono::seconds(1));
+          co_await tick.async_wait(asio::use_awaitable);
+          fanout.retry_pending();
+        }
+      },
+      asio::detached);
 
   // SIGTERM/SIGINT: stop accepting, tell every client we are going away
   // (1001), give the close frames a moment to leave, then exit 0.
@@ -98,7 +101,8 @@ int main(int argc, char** argv) {
     auto timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(500));
     timer->async_wait([&ioc, timer](const boost::system::error_code&) { ioc.stop(); });
   });
-  log(log_level::info, "listening", {{"address", cfg.listen_host + ":" + std::to_string(cfg.listen_port)}});
+  log(log_level::info, "listening",
+      {{"address", cfg.listen_host + ":" + std::to_string(cfg.listen_port)}});
   ioc.run();
   return exit_code;
 }

@@ -39,7 +39,8 @@ void hub::subscribe(subscriber_sink* sink, const std::string& topic, sub_format 
 
 bool hub::try_subscribe(const pending& p, bool give_up_waiting) {
   if (!state_.loaded() && !give_up_waiting) return false;
-  if (p.since && *p.since > state_.seq() && !give_up_waiting) return false;  // client is ahead of us
+  if (p.since && *p.since > state_.seq() && !give_up_waiting)
+    return false;  // client is ahead of us
   if (!state_.loaded() || !state_.has_topic(p.topic)) {
     p.sink->send(error_frame("unknown_topic", "topic '" + p.topic + "' does not exist", p.topic));
     process_metrics().client_errors++;
@@ -64,7 +65,8 @@ bool hub::try_subscribe(const pending& p, bool give_up_waiting) {
   if (p.format == sub_format::delta) {
     p.sink->send(delta_frame(p.topic, seq, plan->position, plan->ops));
   } else {
-    p.sink->send_latest(p.topic, snapshot_frame(p.topic, seq, plan->position, *state_.document(p.topic)));
+    p.sink->send_latest(p.topic,
+                        snapshot_frame(p.topic, seq, plan->position, *state_.document(p.topic)));
   }
   return true;
 }
@@ -178,8 +180,10 @@ void hub::publish(const std::vector<topic_update>& updates) {
             const json::value& workflow = document().at("workflow");
             std::string stamp = utc_now();
             for (const job_event& e : u.events) {
-              events.push_back(make_frame(
-                  {{"type", e.type}, {"phase", e.phase}, {"workflow", workflow}, {"timestamp", stamp}}));
+              events.push_back(make_frame({{"type", e.type},
+                                           {"phase", e.phase},
+                                           {"workflow", workflow},
+                                           {"timestamp", stamp}}));
             }
           }
           for (const frame& f : events) sink->send(f);

@@ -22,8 +22,10 @@ client_message parse_subscribe(const json::object& o, bool subscribe) {
   auto topic = string_field(o, "topic");
   if (!topic) return bad("bad_request", "'topic' is required");
   if (!valid_topic_syntax(*topic)) {
-    return bad("unknown_topic", "topic '" + topic->substr(0, 100) +
-                                    "' is not queue:<name>, workflows or workflow:<id>", topic->substr(0, 100));
+    return bad(
+        "unknown_topic",
+        "topic '" + topic->substr(0, 100) + "' is not queue:<name>, workflows or workflow:<id>",
+        topic->substr(0, 100));
   }
   if (!subscribe) return unsubscribe_request{*topic};
   subscribe_request request{*topic, sub_mode::snapshot, std::nullopt};
@@ -35,7 +37,8 @@ client_message parse_subscribe(const json::object& o, bool subscribe) {
     }
   }
   if (const json::value* since = o.if_contains("since"); since && !since->is_null()) {
-    if (!since->is_int64() && !since->is_uint64()) return bad("bad_request", "'since' must be an integer seq", *topic);
+    if (!since->is_int64() && !since->is_uint64())
+      return bad("bad_request", "'since' must be an integer seq", *topic);
     std::int64_t value = since->to_number<std::int64_t>();
     if (value < 0) return bad("bad_request", "'since' must not be negative", *topic);
     request.since = value;
@@ -55,10 +58,13 @@ bool valid_topic_syntax(std::string_view topic) {
     return true;
   };
   if (topic.rfind("queue:", 0) == 0) {
-    return all_of(topic.substr(6), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; });
+    return all_of(topic.substr(6), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    });
   }
   if (topic.rfind("workflow:", 0) == 0) {
-    return all_of(topic.substr(9), [](char c) { return c >= '0' && c <= '9'; }) && topic.size() <= 9 + 18;
+    return all_of(topic.substr(9), [](char c) { return c >= '0' && c <= '9'; }) &&
+           topic.size() <= 9 + 18;
   }
   return false;
 }
@@ -70,7 +76,8 @@ client_message parse_client_message(std::string_view text) {
   } catch (const std::exception&) {
     return bad("bad_json", "the message is not valid JSON");
   }
-  if (!parsed.is_object()) return bad("bad_request", "a message must be a JSON object with a \"type\"");
+  if (!parsed.is_object())
+    return bad("bad_request", "a message must be a JSON object with a \"type\"");
   const json::object& o = parsed.as_object();
   try {
     auto type = string_field(o, "type");
@@ -94,7 +101,8 @@ frame make_frame(const json::object& message) {
 }
 
 frame welcome_frame(std::int64_t seq) {
-  return make_frame({{"type", "welcome"}, {"protocol", 1}, {"server", "queuecastd/0.1.0"}, {"seq", seq}});
+  return make_frame(
+      {{"type", "welcome"}, {"protocol", 1}, {"server", "queuecastd/0.1.0"}, {"seq", seq}});
 }
 
 frame subscribed_frame(const std::string& topic, sub_mode mode, std::int64_t seq, bool resumed,
@@ -108,16 +116,18 @@ frame subscribed_frame(const std::string& topic, sub_mode mode, std::int64_t seq
   return make_frame(m);
 }
 
-frame snapshot_frame(const std::string& topic, std::int64_t seq, std::optional<std::int64_t> prev_seq,
-                     const json::object& data) {
+frame snapshot_frame(const std::string& topic, std::int64_t seq,
+                     std::optional<std::int64_t> prev_seq, const json::object& data) {
   json::object m{{"type", "snapshot"}, {"topic", topic}, {"seq", seq}};
   if (prev_seq) m["prev_seq"] = *prev_seq;
   m["data"] = data;
   return make_frame(m);
 }
 
-frame delta_frame(const std::string& topic, std::int64_t seq, std::int64_t prev_seq, const json::array& ops) {
-  return make_frame({{"type", "delta"}, {"topic", topic}, {"seq", seq}, {"prev_seq", prev_seq}, {"ops", ops}});
+frame delta_frame(const std::string& topic, std::int64_t seq, std::int64_t prev_seq,
+                  const json::array& ops) {
+  return make_frame(
+      {{"type", "delta"}, {"topic", topic}, {"seq", seq}, {"prev_seq", prev_seq}, {"ops", ops}});
 }
 
 frame error_frame(const std::string& code, const std::string& message, const std::string& topic) {

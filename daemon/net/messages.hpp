@@ -47,10 +47,12 @@ frame make_frame(const json::object& message);
 frame welcome_frame(std::int64_t seq);
 frame subscribed_frame(const std::string& topic, sub_mode mode, std::int64_t seq, bool resumed,
                        const std::string& reason = {});
-frame snapshot_frame(const std::string& topic, std::int64_t seq, std::optional<std::int64_t> prev_seq,
-                     const json::object& data);
-frame delta_frame(const std::string& topic, std::int64_t seq, std::int64_t prev_seq, const json::array& ops);
-frame error_frame(const std::string& code, const std::string& message, const std::string& topic = {});
+frame snapshot_frame(const std::string& topic, std::int64_t seq,
+                     std::optional<std::int64_t> prev_seq, const json::object& data);
+frame delta_frame(const std::string& topic, std::int64_t seq, std::int64_t prev_seq,
+                  const json::array& ops);
+frame error_frame(const std::string& code, const std::string& message,
+                  const std::string& topic = {});
 frame status_frame(bool live, std::int64_t seq, const std::string& reason);
 
 bool valid_topic_syntax(std::string_view topic);

@@ -15,8 +15,8 @@ constexpr int violations_before_close = 200;
 
 }  // namespace
 
-ws_session::ws_session(beast::tcp_stream&& stream, hub& fanout, const config& cfg, session_kind kind,
-                       std::string fixed_topic)
+ws_session::ws_session(beast::tcp_stream&& stream, hub& fanout, const config& cfg,
+                       session_kind kind, std::string fixed_topic)
     : ws_(std::move(stream)),
       hub_(fanout),
       cfg_(cfg),
@@ -50,11 +50,13 @@ asio::awaitable<void> ws_session::run(http::request<http::string_body> request) 
   websocket::stream_base::timeout timeouts{cfg_.handshake_timeout, cfg_.idle_timeout, true};
   ws_.set_option(timeouts);
   ws_.read_message_max(cfg_.max_message_bytes);
-  bool wants_subprotocol = request[http::field::sec_websocket_protocol].find("queuecast.v1") != beast::string_view::npos;
-  ws_.set_option(websocket::stream_base::decorator([wants_subprotocol](websocket::response_type& res) {
-    res.set(http::field::server, "queuecastd/0.1.0");
-    if (wants_subprotocol) res.set(http::field::sec_websocket_protocol, "queuecast.v1");
-  }));
+  bool wants_subprotocol =
+      request[http::field::sec_websocket_protocol].find("queuecast.v1") != beast::string_view::npos;
+  ws_.set_option(
+      websocket::stream_base::decorator([wants_subprotocol](websocket::response_type& res) {
+        res.set(http::field::server, "queuecastd/0.1.0");
+        if (wants_subprotocol) res.set(http::field::sec_websocket_protocol, "queuecast.v1");
+      }));
   auto [ec] = co_await ws_.async_accept(request, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return;
   hub_.attach(this);  // so status and shutdown frames reach it
@@ -62,9 +64,10 @@ asio::awaitable<void> ws_session::run(http::request<http::string_body> request) 
   if (kind_ == session_kind::protocol) {
     send(welcome_frame(hub_.seq()));
   } else if (hub_.subscription_count(this) == 0) {
-    hub_.subscribe(this, fixed_topic_,
-                   kind_ == session_kind::compat_queue ? sub_format::queue_update : sub_format::job_events,
-                   std::nullopt);
+    hub_.subscribe(
+        this, fixed_topic_,
+        kind_ == session_kind::compat_queue ? sub_format::queue_update : sub_format::job_events,
+        std::nullopt);
   }
   beast::flat_buffer buffer;
   while (!finished_) {
@@ -103,11 +106,13 @@ void ws_session::handle_text(const std::string& text) {
 
 void ws_session::handle_request(const client_message& message) {
   if (auto* hello = std::get_if<hello_request>(&message)) {
-    if (!cfg_.token.empty() && hello->token != cfg_.token) return close(1008, "authentication failed");
+    if (!cfg_.token.empty() && hello->token != cfg_.token)
+      return close(1008, "authentication failed");
     authorised_ = true;
     return;
   }
-  if (!authorised_) return close(1008, "authentication required: send {\"type\":\"hello\",\"token\":...} first");
+  if (!authorised_)
+    return close(1008, "authentication required: send {\"type\":\"hello\",\"token\":...} first");
   if (auto* bad = std::get_if<bad_request>(&message)) {
     process_metrics().client_errors++;
     return send(error_frame(bad->code, bad->message, bad->topic));
@@ -117,7 +122,8 @@ void ws_session::handle_request(const client_message& message) {
   }
   if (auto* unsubscribe = std::get_if<unsubscribe_request>(&message)) {
     if (!subscriptions_.erase(unsubscribe->topic)) {
-      return send(error_frame("not_subscribed", "not subscribed to '" + unsubscribe->topic + "'", unsubscribe->topic));
+      return send(error_frame("not_subscribed", "not subscribed to '" + unsubscribe->topic + "'",
+                              unsubscribe->topic));
     }
     hub_.unsubscribe(this, unsubscribe->topic);
     latest_.erase(unsubscribe->topic);
@@ -126,21 +132,24 @@ void ws_session::handle_request(const client_message& message) {
   const auto& request = std::get<subscribe_request>(message);
   if (!subscriptions_.count(request.topic) && subscriptions_.size() >= cfg_.max_subscriptions) {
     process_metrics().client_errors++;
-    return send(error_frame("too_many_subscriptions",
-                            "at most " + std::to_string(cfg_.max_subscriptions) + " topics per connection",
-                            request.topic));
+    return send(
+        error_frame("too_many_subscriptions",
+                    "at most " + std::to_string(cfg_.max_subscriptions) + " topics per connection",
+                    request.topic));
   }
   // Subscribing again replaces the old subscription (a client resyncing).
   hub_.unsubscribe(this, request.topic);
   latest_.erase(request.topic);
   subscriptions_[request.topic] = request.mode;
-  hub_.subscribe(this, request.topic, request.mode == sub_mode::delta ? sub_format::delta : sub_format::snapshot,
+  hub_.subscribe(this, request.topic,
+                 request.mode == sub_mode::delta ? sub_format::delta : sub_format::snapshot,
                  request.since);
 }
 
 bool ws_session::rate_limited() {
   auto now = std::chrono::steady_clock::now();
-  tokens_ = std::min(rate_burst, tokens_ + std::chrono::duration<double>(now - refilled_).count() * rate_per_second);
+  tokens_ = std::min(rate_burst, tokens_ + std::chrono::duration<double>(now - refilled_).count() *
+                                               rate_per_second);
   refilled_ = now;
   if (tokens_ < 1) return true;
   tokens_ -= 1;
@@ -184,7 +193,9 @@ void ws_session::close(std::uint16_t code, std::string reason) {
   wake_writer();
 }
 
-void ws_session::wake_writer() { wakeup_.cancel(); }
+void ws_session::wake_writer() {
+  wakeup_.cancel();
+}
 
 asio::awaitable<void> ws_session::write_loop() {
   auto self = shared_from_this();
@@ -203,7 +214,8 @@ asio::awaitable<void> ws_session::write_loop() {
     latest_.clear();
     for (const frame& f : batch) {
       ws_.text(true);
-      auto [ec, bytes] = co_await ws_.async_write(asio::buffer(*f), asio::as_tuple(asio::use_awaitable));
+      auto [ec, bytes] =
+          co_await ws_.async_write(asio::buffer(*f), asio::as_tuple(asio::use_awaitable));
       if (ec) {
         finished_ = true;
         co_return;

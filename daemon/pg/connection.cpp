@@ -8,8 +8,15 @@ using namespace asio::experimental::awaitable_operators;
 
 std::string pg_connection::error_message() const {
   if (!conn_) return "not connected";
-  std::string message = PQerrorMessage(conn_);
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  // libpq's messages span lines ("...failed: ...\n\tIs the server running..."):
+  // fold them so a log line stays one line.
+  std::string message;
+  for (char c : std::string(PQerrorMessage(conn_))) {
+    if (c == '\n' || c == '\t') c = ' ';
+    if (c == ' ' && !message.empty() && message.back() == ' ') continue;
+    message += c;
+  }
+  while (!message.empty() && message.back() == ' ') message.pop_back();
   return message;
 }
 
@@ -35,7 +42,8 @@ void pg_connection::watch_socket() {
   watched_fd_ = fd;
 }
 
-asio::awaitable<bool> pg_connection::wait(direction d, std::chrono::steady_clock::time_point deadline) {
+asio::awaitable<bool> pg_connection::wait(direction d,
+                                          std::chrono::steady_clock::time_point deadline) {
   watch_socket();
   asio::steady_timer timer(executor_, deadline);
   auto ready = d == direction::read ? asio::posix::stream_descriptor::wait_read
@@ -45,7 +53,8 @@ asio::awaitable<bool> pg_connection::wait(direction d, std::chrono::steady_clock
   co_return result.index() == 0;
 }
 
-asio::awaitable<void> pg_connection::connect(const std::string& conninfo, std::chrono::milliseconds timeout) {
+asio::awaitable<void> pg_connection::connect(const std::string& conninfo,
+                                             std::chrono::milliseconds timeout) {
   close();
   auto deadline = std::chrono::steady_clock::now() + timeout;
   conn_ = PQconnectStart(conninfo.c_str());
@@ -54,7 +63,8 @@ asio::awaitable<void> pg_connection::connect(const std::string& conninfo, std::c
   PostgresPollingStatusType poll = PGRES_POLLING_WRITING;
   while (poll != PGRES_POLLING_OK) {
     if (poll == PGRES_POLLING_FAILED) throw pg_failure(error_message());
-    bool ready = co_await wait(poll == PGRES_POLLING_READING ? direction::read : direction::write, deadline);
+    bool ready =
+        co_await wait(poll == PGRES_POLLING_READING ? direction::read : direction::write, deadline);
     if (!ready) throw pg_failure("connection timed out");
     poll = PQconnectPoll(conn_);
   }
@@ -62,15 +72,15 @@ asio::awaitable<void> pg_connection::connect(const std::string& conninfo, std::c
   watch_socket();
 }
 
-asio::awaitable<pg_result> pg_connection::query(const std::string& sql,
-                                                const std::vector<std::optional<std::string>>& params,
-                                                std::chrono::milliseconds timeout) {
+asio::awaitable<pg_result> pg_connection::query(
+    const std::string& sql, const std::vector<std::optional<std::string>>& params,
+    std::chrono::milliseconds timeout) {
   if (!connected()) throw pg_failure("not connected");
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
-                         nullptr, nullptr, 0)) {
+  if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                         values.data(), nullptr, nullptr, 0)) {
     throw pg_failure(error_message());
   }
   int flushed;
@@ -92,7 +102,10 @@ asio::awaitable<pg_result> pg_connection::query(const std::string& sql,
   ExecStatusType status = PQresultStatus(last.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     std::string message = PQresultErrorMessage(last.get());
-    while (!message.empty() && message.back() == '\n') message.pop_back();
+    for (char& c : message) {
+      if (c == '\n' || c == '\t') c = ' ';
+    }
+    while (!message.empty() && message.back() == ' ') message.pop_back();
     const char* state = PQresultErrorField(last.get(), PG_DIAG_SQLSTATE);
     throw pg_failure(std::string(state ? state : "") + " " + message);
   }

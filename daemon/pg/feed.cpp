@@ -17,23 +17,29 @@ std::string with_application_name(const std::string& conninfo, const char* role)
   // options= works for both URLs and key=value strings.
   bool url = conninfo.rfind("postgres://", 0) == 0 || conninfo.rfind("postgresql://", 0) == 0;
   std::string name = std::string("queuecastd-") + role;
-  if (url) return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + "application_name=" + name;
+  if (url)
+    return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") +
+           "application_name=" + name;
   return conninfo + " application_name=" + name;
 }
 
 std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
 std::string hint_for(const std::string& error) {
-  if (error.find("queuecast") != std::string::npos && error.find("does not exist") != std::string::npos) {
+  if (error.find("queuecast") != std::string::npos &&
+      error.find("does not exist") != std::string::npos) {
     return "run CREATE EXTENSION queuecast in that database";
   }
-  if (error.find("Connection refused") != std::string::npos || error.find("timed out") != std::string::npos) {
+  if (error.find("Connection refused") != std::string::npos ||
+      error.find("timed out") != std::string::npos) {
     return "check that PostgreSQL runs and --database points at it";
   }
-  if (error.find("password") != std::string::npos || error.find("authentication") != std::string::npos) {
+  if (error.find("password") != std::string::npos ||
+      error.find("authentication") != std::string::npos) {
     return "check the user and password in --database";
   }
   return "check --database and the server log";
@@ -42,7 +48,12 @@ std::string hint_for(const std::string& error) {
 }  // namespace
 
 feed::feed(asio::any_io_executor executor, const config& cfg, store& state, hub& fanout)
-    : executor_(executor), cfg_(cfg), state_(state), hub_(fanout), listen_(executor), query_(executor) {}
+    : executor_(executor),
+      cfg_(cfg),
+      state_(state),
+      hub_(fanout),
+      listen_(executor),
+      query_(executor) {}
 
 asio::awaitable<void> feed::connect_both() {
   co_await listen_.connect(with_application_name(cfg_.database, "listen"), 10s);
@@ -55,7 +66,8 @@ asio::awaitable<void> feed::load(const std::string& why) {
   co_await query_.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   pg_result result = co_await query_.query(
       "SELECT queuecast.current_seq(), "
-      "(SELECT coalesce(json_object_agg(name, queuecast.snapshot(name)), '{}') FROM queuecast.queues), "
+      "(SELECT coalesce(json_object_agg(name, queuecast.snapshot(name)), '{}') FROM "
+      "queuecast.queues), "
       "queuecast.workflows_snapshot()");
   co_await query_.query("COMMIT");
   std::int64_t seq = std::stoll(PQgetvalue(result.get(), 0, 0));
@@ -77,15 +89,17 @@ asio::awaitable<void> feed::load(const std::string& why) {
 // After a reconnect: catch up from history when it still reaches back to our
 // position; otherwise (pruned, restored backup, re-created extension) reload.
 asio::awaitable<void> feed::resync_after_reconnect() {
-  pg_result result = co_await query_.query("SELECT queuecast.current_seq(), queuecast.resumable_from()");
+  pg_result result =
+      co_await query_.query("SELECT queuecast.current_seq(), queuecast.resumable_from()");
   std::int64_t current = std::stoll(PQgetvalue(result.get(), 0, 0));
   std::int64_t resumable = std::stoll(PQgetvalue(result.get(), 0, 1));
   if (current < state_.seq()) {
     log(log_level::warn, "seq_went_backwards",
-        {{"ours", std::to_string(state_.seq())}, {"database", std::to_string(current)},
+        {{"ours", std::to_string(state_.seq())},
+         {"database", std::to_string(current)},
          {"meaning", "restored backup, failover or re-created extension; starting clients over"}});
-    co_await load("the database's history went back from seq " + std::to_string(state_.seq()) + " to " +
-                  std::to_string(current));
+    co_await load("the database's history went back from seq " + std::to_string(state_.seq()) +
+                  " to " + std::to_string(current));
   } else if (resumable > state_.seq()) {
     log(log_level::warn, "history_pruned_past_us",
         {{"ours", std::to_string(state_.seq())}, {"resumable_from", std::to_string(resumable)}});
@@ -116,8 +130,10 @@ asio::awaitable<void> feed::catch_up(std::int64_t committed_at_us) {
     std::vector<std::optional<std::string>> params;
     params.emplace_back(std::to_string(state_.seq()));
     pg_result result = co_await query_.query(
-        "SELECT json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, 'op', op, "
-        "'data', data, 'old_data', old_data) FROM queuecast.changes WHERE seq > $1 ORDER BY seq LIMIT " +
+        "SELECT json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, 'op', "
+        "op, "
+        "'data', data, 'old_data', old_data) FROM queuecast.changes WHERE seq > $1 ORDER BY seq "
+        "LIMIT " +
             std::to_string(catch_up_batch),
         params);
     int rows = PQntuples(result.get());
@@ -197,8 +213,10 @@ asio::awaitable<void> feed::run(std::function<void(const std::string&)> on_fatal
         on_fatal("cannot use the database: " + error + " — " + hint_for(error));
         co_return;
       }
-      log(log_level::warn, "db_connection_lost", {{"error", error}, {"hint", hint_for(error)},
-                                                 {"retry_in_ms", std::to_string(backoff.count())}});
+      log(log_level::warn, "db_connection_lost",
+          {{"error", error},
+           {"hint", hint_for(error)},
+           {"retry_in_ms", std::to_string(backoff.count())}});
     }
     ready_ = false;
     reason_ = "database connection lost; reconnecting";

@@ -25,7 +25,8 @@ std::optional<doorbell> parse_doorbell(std::string_view payload) {
     if (auto* at = object.if_contains("at")) bell.committed_at_us = at->to_number<std::int64_t>();
     if (auto* inline_changes = object.if_contains("changes")) {
       std::vector<change_row> rows;
-      for (const json::value& c : inline_changes->as_array()) rows.push_back(change_from_json(c.as_object()));
+      for (const json::value& c : inline_changes->as_array())
+        rows.push_back(change_from_json(c.as_object()));
       if (static_cast<std::int64_t>(rows.size()) == bell.count) bell.changes = std::move(rows);
     }
     if (bell.first <= 0 || bell.last < bell.first) return std::nullopt;

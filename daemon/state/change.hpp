@@ -16,7 +16,7 @@ struct change_row {
   std::string topic;
   std::string entity;  // phase, workflow, queue
   std::string key;
-  std::string op;  // INSERT, UPDATE, DELETE, TRUNCATE
+  std::string op;        // INSERT, UPDATE, DELETE, TRUNCATE
   json::value data;      // null when absent
   json::value old_data;  // null when absent (NOTIFY inline rows never have it)
 };

@@ -28,17 +28,17 @@ std::string_view text(const json::object& o, std::string_view key) {
   return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
 }
 
-constexpr std::array<std::string_view, 7> phase_order = {"running", "ready", "queued", "blocked",
-                                                         "failed", "completed", "cancelled"};
-constexpr std::array<std::string_view, 6> workflow_order = {"failed", "running", "paused",
+constexpr std::array<std::string_view, 7> phase_order = {
+    "running", "ready", "queued", "blocked", "failed", "completed", "cancelled"};
+constexpr std::array<std::string_view, 6> workflow_order = {"failed",  "running",   "paused",
                                                             "pending", "completed", "cancelled"};
 constexpr std::array<std::string_view, 16> phase_keys = {
-    "id", "queue", "workflow_id", "phase_number", "title", "status", "position", "priority",
-    "worker", "attempts", "max_attempts", "error", "created_at", "updated_at", "started_at",
-    "finished_at"};
+    "id",         "queue",      "workflow_id", "phase_number", "title",        "status",
+    "position",   "priority",   "worker",      "attempts",     "max_attempts", "error",
+    "created_at", "updated_at", "started_at",  "finished_at"};
 constexpr std::array<std::string_view, 9> workflow_keys = {
-    "id", "queue", "title", "status", "current_phase", "created_at", "updated_at", "started_at",
-    "finished_at"};
+    "id",         "queue",      "title",      "status",     "current_phase",
+    "created_at", "updated_at", "started_at", "finished_at"};
 
 }  // namespace
 

@@ -9,9 +9,15 @@ namespace queuecast {
 
 namespace {
 
-std::string queue_topic(const std::string& name) { return "queue:" + name; }
-std::string workflow_topic(std::int64_t id) { return "workflow:" + std::to_string(id); }
-std::int64_t id_of(const json::object& o) { return o.at("id").to_number<std::int64_t>(); }
+std::string queue_topic(const std::string& name) {
+  return "queue:" + name;
+}
+std::string workflow_topic(std::int64_t id) {
+  return "workflow:" + std::to_string(id);
+}
+std::int64_t id_of(const json::object& o) {
+  return o.at("id").to_number<std::int64_t>();
+}
 
 std::optional<std::int64_t> workflow_of(const json::object& phase) {
   const json::value* w = phase.if_contains("workflow_id");
@@ -42,7 +48,9 @@ std::string event_type(const json::object* before, const json::object& after) {
 json::object op_upsert(const char* field, const json::object& item) {
   return json::object{{"op", "upsert"}, {field, item}};
 }
-json::object op_remove(std::int64_t id) { return json::object{{"op", "remove"}, {"id", id}}; }
+json::object op_remove(std::int64_t id) {
+  return json::object{{"op", "remove"}, {"id", id}};
+}
 
 }  // namespace
 
@@ -181,7 +189,8 @@ void store::upsert_phase(json::object phase, effects& fx, const json::object* be
   std::int64_t id = id_of(phase);
   std::string queue = json::value_to<std::string>(phase.at("queue"));
   auto target = queues_.find(queue);
-  if (target == queues_.end()) throw state_diverged("phase " + std::to_string(id) + " in unknown queue " + queue);
+  if (target == queues_.end())
+    throw state_diverged("phase " + std::to_string(id) + " in unknown queue " + queue);
   if (before) {
     std::string old_queue = json::value_to<std::string>(before->at("queue"));
     if (old_queue != queue) {
@@ -191,7 +200,8 @@ void store::upsert_phase(json::object phase, effects& fx, const json::object* be
     auto old_workflow = workflow_of(*before);
     if (old_workflow && old_workflow != workflow_of(phase)) {
       workflow_phases_[*old_workflow].erase(id);
-      if (workflows_.count(*old_workflow)) fx.ops[workflow_topic(*old_workflow)].push_back(op_remove(id));
+      if (workflows_.count(*old_workflow))
+        fx.ops[workflow_topic(*old_workflow)].push_back(op_remove(id));
     }
   }
   target->second.phases[id] = phase;
@@ -256,7 +266,8 @@ void store::apply_queue(const change_row& c, effects& fx) {
   if (c.op == "DELETE") return drop_queue(name, fx);
   if (c.op == "INSERT") {
     queues_[name].paused = c.data.as_object().at("paused").as_bool();
-    fx.ops[queue_topic(name)].push_back(json::object{{"op", "paused"}, {"value", queues_[name].paused}});
+    fx.ops[queue_topic(name)].push_back(
+        json::object{{"op", "paused"}, {"value", queues_[name].paused}});
     return;
   }
   if (c.old_data.is_object() && c.old_data.as_object().contains("name")) {
@@ -266,7 +277,8 @@ void store::apply_queue(const change_row& c, effects& fx) {
   if (queue == queues_.end()) throw state_diverged("update of unknown queue " + name);
   if (const json::value* paused = c.data.as_object().if_contains("paused")) {
     queue->second.paused = paused->as_bool();
-    fx.ops[queue_topic(name)].push_back(json::object{{"op", "paused"}, {"value", paused->as_bool()}});
+    fx.ops[queue_topic(name)].push_back(
+        json::object{{"op", "paused"}, {"value", paused->as_bool()}});
   }
 }
 
@@ -284,7 +296,9 @@ void store::drop_queue(const std::string& name, effects& fx) {
   fx.deletions.insert(queue_topic(name));
 }
 
-bool store::has_topic(std::string_view topic) const { return topics_.find(topic) != topics_.end(); }
+bool store::has_topic(std::string_view topic) const {
+  return topics_.find(topic) != topics_.end();
+}
 
 std::int64_t store::topic_seq(std::string_view topic) const {
   auto it = topics_.find(topic);
@@ -315,13 +329,16 @@ std::optional<json::object> store::document(std::string_view topic) const {
     json::array list;
     for (const json::object* w : order) list.push_back(*w);
     std::size_t total = list.size();
-    return json::object{{"workflows", std::move(list)}, {"total", static_cast<std::int64_t>(total)}};
+    return json::object{{"workflows", std::move(list)},
+                        {"total", static_cast<std::int64_t>(total)}};
   }
   if (topic.rfind("queue:", 0) == 0) {
     const queue_state& queue = queues_.at(std::string(topic.substr(6)));
     std::vector<const json::object*> phases;
     for (const auto& [id, p] : queue.phases) phases.push_back(&p);
-    return json::object{{"phases", sorted_phases(phases)}, {"total", static_cast<std::int64_t>(phases.size())}, {"paused", queue.paused}};
+    return json::object{{"phases", sorted_phases(phases)},
+                        {"total", static_cast<std::int64_t>(phases.size())},
+                        {"paused", queue.paused}};
   }
   std::int64_t id = std::stoll(std::string(topic.substr(9)));
   std::vector<const json::object*> phases;
@@ -331,7 +348,8 @@ std::optional<json::object> store::document(std::string_view topic) const {
     }
   }
   auto workflow = workflows_.find(id);
-  json::value head = workflow == workflows_.end() ? json::value(nullptr) : json::value(workflow->second);
+  json::value head =
+      workflow == workflows_.end() ? json::value(nullptr) : json::value(workflow->second);
   return json::object{{"workflow", head}, {"phases", sorted_phases(phases)}};
 }
 

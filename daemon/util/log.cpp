@@ -12,10 +12,14 @@ log_level threshold = log_level::info;
 
 const char* name_of(log_level level) {
   switch (level) {
-    case log_level::debug: return "debug";
-    case log_level::info: return "info";
-    case log_level::warn: return "warn";
-    case log_level::error: return "error";
+    case log_level::debug:
+      return "debug";
+    case log_level::info:
+      return "info";
+    case log_level::warn:
+      return "warn";
+    case log_level::error:
+      return "error";
   }
   return "?";
 }
@@ -47,14 +51,19 @@ bool parse_log_level(std::string_view text, log_level& out) {
   return false;
 }
 
-void set_log_level(log_level level) { threshold = level; }
-bool log_enabled(log_level level) { return level >= threshold; }
+void set_log_level(log_level level) {
+  threshold = level;
+}
+bool log_enabled(log_level level) {
+  return level >= threshold;
+}
 
 void log(log_level level, std::string_view event, std::initializer_list<log_field> fields) {
   if (!log_enabled(level)) return;
   auto now = std::chrono::system_clock::now();
   std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char stamp[32];

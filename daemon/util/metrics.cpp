@@ -27,40 +27,48 @@ void counter(std::ostringstream& out, const char* name, const char* help, double
 
 }  // namespace
 
-std::string metrics::render(const std::map<std::string, std::size_t>& subscriptions_by_topic) const {
+std::string metrics::render(
+    const std::map<std::string, std::size_t>& subscriptions_by_topic) const {
   std::ostringstream out;
   out.precision(10);
   counter(out, "queuecast_connections_total", "WebSocket connections accepted.", connections_total);
-  counter(out, "queuecast_connections_open", "WebSocket connections open now.", connections_open, "gauge");
+  counter(out, "queuecast_connections_open", "WebSocket connections open now.", connections_open,
+          "gauge");
   counter(out, "queuecast_messages_sent_total", "Frames queued to clients.", messages_sent);
   counter(out, "queuecast_bytes_sent_total", "Bytes of frames queued to clients.", bytes_sent);
   counter(out, "queuecast_snapshots_conflated_total",
           "Snapshots replaced by a newer one before a slow client read them.", snapshots_conflated);
   counter(out, "queuecast_slow_clients_closed_total",
           "Delta-mode clients closed (4001) for exceeding their queue bound.", slow_clients_closed);
-  counter(out, "queuecast_client_errors_total", "Bad client input answered with an error.", client_errors);
-  counter(out, "queuecast_db_reconnects_total", "Reconnections to the database after a failure.", db_reconnects);
+  counter(out, "queuecast_client_errors_total", "Bad client input answered with an error.",
+          client_errors);
+  counter(out, "queuecast_db_reconnects_total", "Reconnections to the database after a failure.",
+          db_reconnects);
   counter(out, "queuecast_db_reloads_total",
           "Full state reloads (history pruned, seq went back, state diverged).", db_reloads);
-  counter(out, "queuecast_notifications_total", "NOTIFY queuecast messages received.", notifications);
+  counter(out, "queuecast_notifications_total", "NOTIFY queuecast messages received.",
+          notifications);
   counter(out, "queuecast_foreign_notifications_total",
           "NOTIFY queuecast payloads that were not queuecast's (ignored, caught up from history).",
           foreign_notifications);
   counter(out, "queuecast_catchup_queries_total", "Reads of queuecast.changes.", catchup_queries);
-  counter(out, "queuecast_changes_applied_total", "History rows applied to the state.", changes_applied);
+  counter(out, "queuecast_changes_applied_total", "History rows applied to the state.",
+          changes_applied);
   counter(out, "queuecast_notify_queue_usage", "pg_notification_queue_usage() of the database.",
           notify_queue_usage, "gauge");
-  counter(out, "queuecast_db_connected", "1 while both database connections are up.", db_connected ? 1 : 0,
-          "gauge");
+  counter(out, "queuecast_db_connected", "1 while both database connections are up.",
+          db_connected ? 1 : 0, "gauge");
   counter(out, "queuecast_seq", "Newest history seq applied.", static_cast<double>(seq), "gauge");
-  out << "# HELP queuecast_subscriptions Subscriptions per topic.\n# TYPE queuecast_subscriptions gauge\n";
+  out << "# HELP queuecast_subscriptions Subscriptions per topic.\n# TYPE queuecast_subscriptions "
+         "gauge\n";
   for (const auto& [topic, count] : subscriptions_by_topic) {
     out << "queuecast_subscriptions{topic=\"" << topic << "\"} " << count << '\n';
   }
   out << "# HELP queuecast_commit_to_send_seconds Commit time to frames queued for clients.\n"
       << "# TYPE queuecast_commit_to_send_seconds histogram\n";
   for (std::size_t i = 0; i < lag_buckets.size(); ++i) {
-    out << "queuecast_commit_to_send_seconds_bucket{le=\"" << lag_buckets[i] << "\"} " << lag_counts[i] << '\n';
+    out << "queuecast_commit_to_send_seconds_bucket{le=\"" << lag_buckets[i] << "\"} "
+        << lag_counts[i] << '\n';
   }
   out << "queuecast_commit_to_send_seconds_bucket{le=\"+Inf\"} " << lag_count << '\n'
       << "queuecast_commit_to_send_seconds_sum " << lag_sum << '\n'

@@ -16,11 +16,11 @@ struct metrics {
   std::int64_t connections_open = 0;
   std::uint64_t messages_sent = 0;
   std::uint64_t bytes_sent = 0;
-  std::uint64_t snapshots_conflated = 0;   // a newer snapshot replaced an unsent one
-  std::uint64_t slow_clients_closed = 0;   // delta-mode clients over their bound
-  std::uint64_t client_errors = 0;         // bad input answered with an error
+  std::uint64_t snapshots_conflated = 0;  // a newer snapshot replaced an unsent one
+  std::uint64_t slow_clients_closed = 0;  // delta-mode clients over their bound
+  std::uint64_t client_errors = 0;        // bad input answered with an error
   std::uint64_t db_reconnects = 0;
-  std::uint64_t db_reloads = 0;            // full reloads (history pruned, seq went back, ...)
+  std::uint64_t db_reloads = 0;  // full reloads (history pruned, seq went back, ...)
   std::uint64_t notifications = 0;
   std::uint64_t foreign_notifications = 0;  // payloads on the channel that were not ours
   std::uint64_t catchup_queries = 0;

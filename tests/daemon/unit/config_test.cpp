@@ -35,10 +35,12 @@ TEST(config, equals_form_and_help) {
 TEST(config, bad_flags_say_what_to_do) {
   auto missing = parse({});
   ASSERT_TRUE(std::holds_alternative<config_error>(missing));
-  EXPECT_NE(std::get<config_error>(missing).message.find("--database is required"), std::string::npos);
+  EXPECT_NE(std::get<config_error>(missing).message.find("--database is required"),
+            std::string::npos);
   auto unknown = parse({"--database", "x", "--bogus", "1"});
   ASSERT_TRUE(std::holds_alternative<config_error>(unknown));
-  EXPECT_NE(std::get<config_error>(unknown).message.find("unknown option '--bogus'"), std::string::npos);
+  EXPECT_NE(std::get<config_error>(unknown).message.find("unknown option '--bogus'"),
+            std::string::npos);
   auto port = parse({"--database", "x", "--listen", "127.0.0.1:99999"});
   ASSERT_TRUE(std::holds_alternative<config_error>(port));
   auto no_port = parse({"--database", "x", "--listen", "localhost"});

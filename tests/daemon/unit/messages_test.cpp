@@ -5,7 +5,8 @@
 using namespace queuecast;
 
 TEST(messages, subscribe_with_mode_and_since) {
-  auto m = parse_client_message(R"({"type":"subscribe","topic":"queue:default","mode":"delta","since":42})");
+  auto m = parse_client_message(
+      R"({"type":"subscribe","topic":"queue:default","mode":"delta","since":42})");
   auto* s = std::get_if<subscribe_request>(&m);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->topic, "queue:default");

@@ -8,17 +8,28 @@ using namespace queuecast;
 
 namespace {
 
-json::object phase(std::int64_t id, const std::string& queue, const std::string& status, int priority = 0,
-                   json::value workflow = nullptr) {
-  return {{"id", id}, {"queue", queue}, {"workflow_id", workflow}, {"phase_number", 1}, {"title", "t"},
-          {"status", status}, {"position", id}, {"priority", priority}, {"worker", nullptr},
-          {"attempts", 0}, {"max_attempts", 3}, {"error", nullptr},
-          {"created_at", "2026-01-01T00:00:00+00:00"}, {"updated_at", "2026-01-01T00:00:00+00:00"},
-          {"started_at", nullptr}, {"finished_at", nullptr}};
+json::object phase(std::int64_t id, const std::string& queue, const std::string& status,
+                   int priority = 0, json::value workflow = nullptr) {
+  return {{"id", id},
+          {"queue", queue},
+          {"workflow_id", workflow},
+          {"phase_number", 1},
+          {"title", "t"},
+          {"status", status},
+          {"position", id},
+          {"priority", priority},
+          {"worker", nullptr},
+          {"attempts", 0},
+          {"max_attempts", 3},
+          {"error", nullptr},
+          {"created_at", "2026-01-01T00:00:00+00:00"},
+          {"updated_at", "2026-01-01T00:00:00+00:00"},
+          {"started_at", nullptr},
+          {"finished_at", nullptr}};
 }
 
-change_row row(std::int64_t seq, std::string entity, std::string op, std::string key, json::value data,
-               json::value old_data = nullptr) {
+change_row row(std::int64_t seq, std::string entity, std::string op, std::string key,
+               json::value data, json::value old_data = nullptr) {
   change_row r;
   r.seq = seq;
   r.entity = std::move(entity);
@@ -31,7 +42,9 @@ change_row row(std::int64_t seq, std::string entity, std::string op, std::string
 
 store loaded_store() {
   store s(3);
-  json::object queues{{"q", json::object{{"phases", json::array{phase(1, "q", "queued")}}, {"total", 1}, {"paused", false}}}};
+  json::object queues{{"q", json::object{{"phases", json::array{phase(1, "q", "queued")}},
+                                         {"total", 1},
+                                         {"paused", false}}}};
   s.load(10, queues, json::object{{"workflows", json::array{}}, {"total", 0}});
   return s;
 }
@@ -66,7 +79,8 @@ TEST(store, insert_update_delete_produce_ops_and_order) {
   EXPECT_EQ(u->seq, 11);
   EXPECT_EQ(u->prev_seq, 10);
   ASSERT_EQ(u->ops.size(), 1u);
-  EXPECT_FALSE(u->ops[0].at("phase").as_object().contains("payload")) << "payload is not part of the view";
+  EXPECT_FALSE(u->ops[0].at("phase").as_object().contains("payload"))
+      << "payload is not part of the view";
   auto doc = *s.document("queue:q");
   EXPECT_EQ(doc.at("phases").as_array()[0].at("id").as_int64(), 2) << "higher priority first";
 
@@ -81,8 +95,10 @@ TEST(store, insert_update_delete_produce_ops_and_order) {
 
 TEST(store, replayed_rows_are_ignored) {
   store s = loaded_store();
-  auto first = s.apply({row(11, "queue", "UPDATE", "q", json::object{{"name", "q"}, {"paused", true}})});
-  auto again = s.apply({row(11, "queue", "UPDATE", "q", json::object{{"name", "q"}, {"paused", true}})});
+  auto first =
+      s.apply({row(11, "queue", "UPDATE", "q", json::object{{"name", "q"}, {"paused", true}})});
+  auto again =
+      s.apply({row(11, "queue", "UPDATE", "q", json::object{{"name", "q"}, {"paused", true}})});
   EXPECT_EQ(first.size(), 1u);
   EXPECT_TRUE(again.empty());
   EXPECT_TRUE(s.document("queue:q")->at("paused").as_bool());
@@ -97,7 +113,8 @@ TEST(store, resume_window_and_its_limit) {
   ASSERT_TRUE(plan);
   EXPECT_EQ(plan->position, 14);
   EXPECT_EQ(plan->ops.size(), 1u);
-  EXPECT_FALSE(s.resume("queue:q", 11)) << "beyond the window: a fresh snapshot, never a partial replay";
+  EXPECT_FALSE(s.resume("queue:q", 11))
+      << "beyond the window: a fresh snapshot, never a partial replay";
   auto ahead = s.resume("queue:q", 99);
   EXPECT_FALSE(ahead) << "a client ahead of this daemon waits or starts over";
   auto current = s.resume("queue:q", 15);
@@ -108,7 +125,8 @@ TEST(store, resume_window_and_its_limit) {
 TEST(store, a_load_seq_between_changes_resumes) {
   store s = loaded_store();
   s.apply({row(12, "phase", "UPDATE", "1", json::object{{"id", 1}, {"priority", 1}})});
-  s.apply({row(20, "workflow", "INSERT", "5", json::object{{"id", 5}, {"queue", "q"}, {"title", "w"}, {"status", "pending"}})});
+  s.apply({row(20, "workflow", "INSERT", "5",
+               json::object{{"id", 5}, {"queue", "q"}, {"title", "w"}, {"status", "pending"}})});
   auto plan = s.resume("queue:q", 18);  // another daemon loaded at seq 18
   ASSERT_TRUE(plan);
   EXPECT_EQ(plan->position, 12);
@@ -127,22 +145,29 @@ TEST(store, truncate_resets_and_queue_delete_drops_the_topic) {
 
 TEST(store, history_that_does_not_fit_is_detected) {
   store s = loaded_store();
-  EXPECT_THROW(s.apply({row(11, "phase", "UPDATE", "77", json::object{{"id", 77}, {"status", "running"}})}),
-               state_diverged);
+  EXPECT_THROW(
+      s.apply({row(11, "phase", "UPDATE", "77", json::object{{"id", 77}, {"status", "running"}})}),
+      state_diverged);
   store t = loaded_store();
-  EXPECT_THROW(t.apply({row(11, "queue", "UPDATE", "r", json::object{{"name", "r"}}, json::object{{"name", "q"}})}),
+  EXPECT_THROW(t.apply({row(11, "queue", "UPDATE", "r", json::object{{"name", "r"}},
+                            json::object{{"name", "q"}})}),
                state_diverged);
 }
 
 TEST(store, workflow_topics_follow_their_phases_and_emit_job_events) {
   store s = loaded_store();
   s.apply({row(11, "workflow", "INSERT", "5",
-               json::object{{"id", 5}, {"queue", "q"}, {"title", "w"}, {"status", "pending"}, {"payload", json::object{}}})});
+               json::object{{"id", 5},
+                            {"queue", "q"},
+                            {"title", "w"},
+                            {"status", "pending"},
+                            {"payload", json::object{}}})});
   EXPECT_TRUE(s.has_topic("workflow:5"));
   auto updates = s.apply({row(12, "phase", "INSERT", "9", phase(9, "q", "queued", 0, 5))});
   ASSERT_NE(find(updates, "workflow:5"), nullptr);
   EXPECT_EQ(find(updates, "workflow:5")->events.at(0).type, "phase_created");
-  updates = s.apply({row(13, "phase", "UPDATE", "9", json::object{{"id", 9}, {"status", "running"}})});
+  updates =
+      s.apply({row(13, "phase", "UPDATE", "9", json::object{{"id", 9}, {"status", "running"}})});
   EXPECT_EQ(find(updates, "workflow:5")->events.at(0).type, "phase_started");
   auto doc = *s.document("workflow:5");
   EXPECT_EQ(doc.at("workflow").at("title").as_string(), "w");

@@ -1,0 +1,110 @@
+// Starts a real queuecastd process on a free loopback port against a fresh
+// database of the test cluster, and stops it (SIGTERM) at the end.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../../extension/pg_session.hpp"
+
+extern char** environ;
+
+namespace qc_test {
+
+inline int free_port() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor acceptor(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return acceptor.local_endpoint().port();
+}
+
+// GET path from the daemon; {status, body}.
+inline std::pair<int, std::string> http_get(int port, const std::string& path) {
+  namespace http = boost::beast::http;
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket(ioc);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+  http::request<http::empty_body> req(http::verb::get, path, 11);
+  req.set(http::field::host, "127.0.0.1");
+  http::write(socket, req);
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(socket, buffer, res);
+  return {res.result_int(), res.body()};
+}
+
+class daemon_process {
+ public:
+  daemon_process(const std::string& database, std::vector<std::string> extra = {})
+      : port_(free_port()) {
+    const char* binary = std::getenv("QUEUECASTD");
+    binary_ = binary ? binary : "build/queuecastd";
+    std::string log =
+        std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
+                                                       : "/tmp") +
+        "/queuecastd-" + std::to_string(port_) + ".log";
+    std::vector<std::string> args = {binary_,
+                                     "--database",
+                                     "dbname=" + database,
+                                     "--listen",
+                                     "127.0.0.1:" + std::to_string(port_),
+                                     "--log-level",
+                                     "debug"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (posix_spawn(&pid_, binary_.c_str(), &actions, nullptr, argv.data(), environ) != 0) {
+      throw std::runtime_error("cannot start " + binary_);
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    for (int i = 0; i < 200; ++i) {
+      try {
+        if (http_get(port_, "/readyz").first == 200) return;
+      } catch (const std::exception&) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    throw std::runtime_error("queuecastd did not become ready; see " + log);
+  }
+  ~daemon_process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  int port() const { return port_; }
+  bool alive() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+  // SIGTERM and the exit status (-1 when it did not exit within 10 s).
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return -1;
+  }
+
+ private:
+  std::string binary_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace qc_test

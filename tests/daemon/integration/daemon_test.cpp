@@ -1,0 +1,288 @@
+// queuecastd as a real process over real sockets against a real PostgreSQL:
+// snapshots equal SQL, every commit reaches the subscribers of its topic and
+// no other, seq chains hold under concurrent writers, bulk statements
+// converge, compatibility endpoints, bad input, graceful shutdown.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "../../common/workload.hpp"
+#include "daemon_fixture.hpp"
+#include "ws_client.hpp"
+
+namespace {
+
+using namespace qc_test;
+using namespace std::chrono_literals;
+
+const std::string db = "queuecast_daemon";
+
+json::object sql_json(pg_session& s, const std::string& sql) {
+  return json::parse(s.value(sql)).as_object();
+}
+
+// Waits until the daemon has applied every committed change.
+void wait_caught_up(int port, pg_session& s) {
+  std::int64_t seq = s.number("SELECT queuecast.current_seq()");
+  for (int i = 0; i < 250; ++i) {
+    if (json::parse(http_get(port, "/readyz").second).at("seq").as_int64() >= seq) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+json::object without_seq(json::object doc) {
+  doc.erase("seq");
+  return doc;
+}
+
+// Applies delta ops to a queue document the way docs/protocol.md says.
+void apply_ops(json::object& doc, const json::array& ops) {
+  json::array& phases = doc["phases"].as_array();
+  for (const auto& op_value : ops) {
+    const json::object& op = op_value.as_object();
+    std::string kind(op.at("op").as_string());
+    if (kind == "paused") {
+      doc["paused"] = op.at("value");
+      continue;
+    }
+    std::int64_t id =
+        kind == "upsert" ? op.at("phase").at("id").as_int64() : op.at("id").as_int64();
+    auto it = std::find_if(phases.begin(), phases.end(),
+                           [&](const json::value& p) { return p.at("id").as_int64() == id; });
+    if (kind == "remove") {
+      if (it != phases.end()) phases.erase(it);
+    } else if (it != phases.end()) {
+      *it = op.at("phase");
+    } else {
+      phases.push_back(op.at("phase"));
+    }
+  }
+  doc["total"] = static_cast<std::int64_t>(phases.size());
+}
+
+json::array by_id(json::array phases) {
+  std::sort(phases.begin(), phases.end(), [](const json::value& a, const json::value& b) {
+    return a.at("id").as_int64() < b.at("id").as_int64();
+  });
+  return phases;
+}
+
+class daemon_test : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    create_database(db);
+    pg_session s(conninfo(db));
+    for (const char* q : {"q0", "q1", "q2", "default"})
+      s.exec(std::string("SELECT queuecast.create_queue('") + q + "')");
+    s.exec("SELECT queuecast.enqueue('q0', 'first')");
+    daemon_ = new daemon_process(db);
+  }
+  static void TearDownTestSuite() {
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+  static daemon_process* daemon_;
+  pg_session sql_{conninfo(db)};
+};
+daemon_process* daemon_test::daemon_ = nullptr;
+
+TEST_F(daemon_test, snapshot_on_connect_equals_sql) {
+  ws_client client(daemon_->port());
+  client.send_json({{"type", "subscribe"}, {"topic", "queue:q0"}});
+  auto subscribed = client.read_until("subscribed");
+  ASSERT_TRUE(subscribed);
+  EXPECT_FALSE(subscribed->at("resumed").as_bool());
+  auto snapshot = client.read_until("snapshot");
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(snapshot->at("data").as_object(),
+            without_seq(sql_json(sql_, "SELECT queuecast.snapshot('q0')")));
+}
+
+TEST_F(daemon_test, http_snapshot_equals_sql_after_a_random_workload) {
+  std::mt19937_64 rng(7);
+  std::atomic<int> commits{0};
+  for (int i = 0; i < 150; ++i) run_transaction(sql_, rng, 0, commits);
+  wait_caught_up(daemon_->port(), sql_);
+  for (const char* q : {"q0", "q1", "q2"}) {
+    auto [status, body] = http_get(daemon_->port(), std::string("/api/v1/queues/") + q);
+    ASSERT_EQ(status, 200);
+    EXPECT_EQ(json::parse(body).as_object(),
+              sql_json(sql_, std::string("SELECT queuecast.snapshot('") + q + "')"))
+        << "queue " << q;
+  }
+  auto [status, body] = http_get(daemon_->port(), "/api/v1/workflows");
+  ASSERT_EQ(status, 200);
+  EXPECT_EQ(json::parse(body).as_object(), sql_json(sql_, "SELECT queuecast.workflows_snapshot()"));
+  EXPECT_EQ(http_get(daemon_->port(), "/api/v1/queues/none").first, 404);
+}
+
+TEST_F(daemon_test, a_commit_reaches_its_topic_and_no_other) {
+  ws_client on_q1(daemon_->port()), on_q2(daemon_->port());
+  on_q1.send_json({{"type", "subscribe"}, {"topic", "queue:q1"}, {"mode", "delta"}});
+  on_q2.send_json({{"type", "subscribe"}, {"topic", "queue:q2"}, {"mode", "delta"}});
+  ASSERT_TRUE(on_q1.read_until("snapshot"));
+  ASSERT_TRUE(on_q2.read_until("snapshot"));
+  sql_.exec("SELECT queuecast.enqueue('q1', 'for q1 only')");
+  auto delta = on_q1.read_until("delta");
+  ASSERT_TRUE(delta);
+  EXPECT_EQ(delta->at("ops").as_array()[0].at("phase").at("title").as_string(), "for q1 only");
+  on_q2.set_timeout(300ms);
+  EXPECT_FALSE(on_q2.read_until("delta")) << "q2's subscriber must not see q1's change";
+}
+
+TEST_F(daemon_test, seq_chain_holds_under_concurrent_writers_and_bulk_updates) {
+  ws_client client(daemon_->port());
+  client.send_json({{"type", "subscribe"}, {"topic", "queue:q0"}, {"mode", "delta"}});
+  ASSERT_TRUE(client.read_until("subscribed"));
+  auto first = client.read_until("snapshot");
+  ASSERT_TRUE(first);
+  json::object state = first->at("data").as_object();
+  std::int64_t last = first->at("seq").as_int64();
+  std::vector<std::thread> writers;
+  std::atomic<int> commits{0};
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      pg_session s(conninfo(db));
+      std::mt19937_64 rng(100 + w);
+      for (int i = 0; i < 60; ++i) run_transaction(s, rng, w, commits);
+    });
+  }
+  for (auto& w : writers) w.join();
+  sql_.exec(
+      "INSERT INTO queuecast.phases (queue, title) SELECT 'q0', 'bulk' FROM generate_series(1, "
+      "10000)");
+  sql_.exec("UPDATE queuecast.phases SET priority = priority + 1 WHERE queue = 'q0'");
+  json::object expected = without_seq(sql_json(sql_, "SELECT queuecast.snapshot('q0')"));
+  auto target = sql_.number("SELECT max(seq) FROM queuecast.changes WHERE topic = 'queue:q0'");
+  while (last < target) {
+    auto message = client.read_json();
+    ASSERT_TRUE(message) << "stream stopped at seq " << last << " before " << target;
+    std::string type(message->at("type").as_string());
+    if (type != "delta" && type != "snapshot") continue;
+    ASSERT_EQ(message->at("prev_seq").as_int64(), last) << "gap or duplicate in the seq chain";
+    ASSERT_GT(message->at("seq").as_int64(), last);
+    if (type == "delta") {
+      apply_ops(state, message->at("ops").as_array());
+    } else {
+      state = message->at("data").as_object();
+    }
+    last = message->at("seq").as_int64();
+  }
+  EXPECT_EQ(state.at("total"), expected.at("total"));
+  EXPECT_EQ(state.at("paused"), expected.at("paused"));
+  EXPECT_EQ(by_id(state.at("phases").as_array()), by_id(expected.at("phases").as_array()))
+      << "deltas must rebuild the state SQL has";
+}
+
+TEST_F(daemon_test, compat_endpoint_speaks_queue_update_and_text_ping) {
+  ws_client client(daemon_->port(), "/api/v1/ws/queue?queue=default");
+  auto first = client.read_json();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->at("type").as_string(), "queue_update");
+  EXPECT_EQ(first->at("data").as_object(),
+            without_seq(sql_json(sql_, "SELECT queuecast.snapshot('default')")));
+  sql_.exec("SELECT queuecast.pause('default')");
+  auto update = client.read_json();
+  ASSERT_TRUE(update);
+  EXPECT_TRUE(update->at("data").at("paused").as_bool()) << "pause shows at once";
+  client.send_text("ping");
+  EXPECT_EQ(client.read_text(), "pong");
+  ws_client legacy(daemon_->port(), "/ws/queue?queue=default");
+  EXPECT_EQ(legacy.read_json()->at("type").as_string(), "queue_update");
+}
+
+TEST_F(daemon_test, workflow_subscribers_get_job_events) {
+  sql_.exec("SELECT queuecast.create_queue('events')");
+  std::int64_t wf =
+      sql_.number("SELECT queuecast.create_workflow('events', 'events', ARRAY['one'])");
+  wait_caught_up(daemon_->port(), sql_);
+  ws_client client(daemon_->port(), "/ws/workflow?id=" + std::to_string(wf));
+  sql_.exec("SELECT queuecast.claim('events', 'w')");
+  auto started = client.read_until("phase_started");
+  ASSERT_TRUE(started);
+  EXPECT_EQ(started->at("workflow").at("id").as_int64(), wf);
+  EXPECT_TRUE(started->contains("timestamp"));
+}
+
+TEST_F(daemon_test, bad_input_gets_errors_and_disturbs_no_one) {
+  ws_client bystander(daemon_->port());
+  bystander.send_json({{"type", "subscribe"}, {"topic", "queue:q1"}, {"mode", "delta"}});
+  ASSERT_TRUE(bystander.read_until("snapshot"));
+
+  ws_client bad(daemon_->port());
+  auto error_code = [&](const std::string& text) {
+    bad.send_text(text);
+    auto reply = bad.read_until("error");
+    return reply ? std::string(reply->at("code").as_string()) : std::string("no error");
+  };
+  EXPECT_EQ(error_code("{oops"), "bad_json");
+  EXPECT_EQ(error_code(R"({"type":"explode"})"), "unknown_type");
+  EXPECT_EQ(error_code(R"({"type":"subscribe","topic":"queue:nope"})"), "unknown_topic");
+  EXPECT_EQ(error_code(R"({"type":"subscribe","topic":"tables"})"), "unknown_topic");
+  EXPECT_EQ(error_code(R"({"type":"unsubscribe","topic":"queue:q2"})"), "not_subscribed");
+  bad.send_binary("\x01\x02");
+  auto binary = bad.read_until("error");
+  ASSERT_TRUE(binary);
+  EXPECT_EQ(binary->at("code").as_string(), "binary_frame");
+  // A flood of subscribes: bounded per connection, then rate limited.
+  std::string last_code;
+  for (int i = 0; i < 120; ++i) {
+    bad.send_json({{"type", "subscribe"}, {"topic", "workflow:" + std::to_string(900000 + i)}});
+  }
+  for (int i = 0; i < 120; ++i) {
+    auto reply = bad.read_until("error");
+    if (!reply) break;
+    last_code = reply->at("code").as_string();
+  }
+  EXPECT_TRUE(last_code == "unknown_topic" || last_code == "rate_limited") << last_code;
+  // Someone else's garbage on our channel.
+  sql_.exec("NOTIFY queuecast, 'this is not ours'");
+  sql_.exec("NOTIFY queuecast, '{\"v\":1,\"first\":-5}'");
+  // A 10 MB frame: the connection is closed with 1009, the daemon lives on.
+  // The frame header announces 10 MB; the daemon refuses it from the header.
+  ws_client huge(daemon_->port());
+  ASSERT_TRUE(huge.read_until("welcome"));
+  std::string header = {
+      '\x81', static_cast<char>(0x80 | 127), 0, 0, 0, 0, 0, static_cast<char>(0xa0), 0, 0, 1, 2, 3,
+      4};
+  huge.send_raw(header + std::string(4096, 'x'));
+  EXPECT_FALSE(huge.read_text());
+  EXPECT_EQ(huge.close_code(), 1009) << huge.error().message();
+
+  sql_.exec("SELECT queuecast.enqueue('q1', 'still flowing')");
+  auto delta = bystander.read_until("delta");
+  ASSERT_TRUE(delta) << "the bystander must keep receiving";
+  EXPECT_EQ(delta->at("ops").as_array()[0].at("phase").at("title").as_string(), "still flowing");
+  EXPECT_TRUE(daemon_->alive());
+  EXPECT_EQ(http_get(daemon_->port(), "/healthz").first, 200);
+}
+
+TEST_F(daemon_test, ping_pong_and_metrics) {
+  ws_client client(daemon_->port());
+  client.send_json({{"type", "ping"}, {"id", 42}});
+  auto pong = client.read_until("pong");
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->at("id").as_int64(), 42);
+  auto [status, body] = http_get(daemon_->port(), "/metrics");
+  EXPECT_EQ(status, 200);
+  for (const char* name :
+       {"queuecast_connections_open", "queuecast_messages_sent_total",
+        "queuecast_db_reconnects_total", "queuecast_commit_to_send_seconds_bucket",
+        "queuecast_notify_queue_usage", "queuecast_foreign_notifications_total"}) {
+    EXPECT_NE(body.find(name), std::string::npos) << name;
+  }
+}
+
+TEST(daemon_lifecycle, sigterm_sends_going_away_and_exits_zero) {
+  create_database("queuecast_lifecycle");
+  daemon_process d("queuecast_lifecycle");
+  ws_client client(d.port());
+  ASSERT_TRUE(client.read_until("welcome"));
+  EXPECT_EQ(d.terminate(), 0);
+  EXPECT_FALSE(client.read_text());
+  EXPECT_EQ(client.close_code(), 1001);
+}
+
+}  // namespace

@@ -1,0 +1,103 @@
+// A blocking WebSocket test client with a read timeout, for integration
+// tests of the real queuecastd process.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace qc_test {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+
+class ws_client {
+ public:
+  explicit ws_client(int port, const std::string& target = "/ws") : ws_(ioc_) {
+    asio::ip::tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"),
+                                     static_cast<unsigned short>(port));
+    ws_.next_layer().connect(endpoint);
+    ws_.read_message_max(256 << 20);
+    ws_.handshake("127.0.0.1", target);
+  }
+
+  // How long read_text() waits. Asio's blocking reads ignore SO_RCVTIMEO, so
+  // reads are asynchronous, run for at most this long.
+  void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+
+  void send_text(const std::string& text) {
+    ws_.text(true);
+    ws_.write(asio::buffer(text));
+  }
+  void send_json(const json::object& message) { send_text(json::serialize(message)); }
+  // Bytes straight onto the socket, past the WebSocket layer (to forge frames).
+  void send_raw(const std::string& bytes) { asio::write(ws_.next_layer(), asio::buffer(bytes)); }
+  void send_binary(const std::string& bytes) {
+    ws_.binary(true);
+    ws_.write(asio::buffer(bytes));
+  }
+
+  // The next text message, or nullopt on timeout/close (close_code() says why).
+  // The next text message, or nullopt on timeout or close. After a timeout
+  // the connection is unusable (the read was cancelled).
+  std::optional<std::string> read_text() {
+    if (broken_) return std::nullopt;
+    beast::flat_buffer buffer;
+    beast::error_code ec = asio::error::would_block;
+    ws_.async_read(buffer, [&](beast::error_code e, std::size_t) { ec = e; });
+    ioc_.restart();
+    ioc_.run_for(timeout_);
+    if (ec == asio::error::would_block) {
+      ws_.next_layer().cancel();
+      ioc_.restart();
+      ioc_.run();
+      broken_ = true;
+      error_ = asio::error::timed_out;
+      return std::nullopt;
+    }
+    if (ec) {
+      error_ = ec;
+      broken_ = true;
+      return std::nullopt;
+    }
+    return beast::buffers_to_string(buffer.data());
+  }
+
+  std::optional<json::object> read_json() {
+    auto text = read_text();
+    if (!text) return std::nullopt;
+    return json::parse(*text).as_object();
+  }
+
+  // Reads until a message of `type` (for `topic` when given) arrives.
+  std::optional<json::object> read_until(const std::string& type, const std::string& topic = {}) {
+    for (int i = 0; i < 100000; ++i) {
+      auto message = read_json();
+      if (!message) return std::nullopt;
+      if (message->at("type").as_string() != type) continue;
+      if (!topic.empty() && message->at("topic").as_string() != topic) continue;
+      return message;
+    }
+    return std::nullopt;
+  }
+
+  int close_code() const { return static_cast<int>(ws_.reason().code); }
+  beast::error_code error() const { return error_; }
+  bool is_open() const { return ws_.is_open(); }
+
+ private:
+  asio::io_context ioc_;
+  websocket::stream<asio::ip::tcp::socket> ws_;
+  beast::error_code error_;
+  std::chrono::milliseconds timeout_{5000};
+  bool broken_ = false;
+};
+
+}  // namespace qc_test
