@@ -47,9 +47,11 @@ int main(int argc, char** argv) {
   const config cfg = std::get<config>(parsed);
   set_log_level(cfg.level);
 
-  asio::io_context ioc(1);
+  // The state and the hub outlive the event loop: sessions still queued in it
+  // unsubscribe from the hub when the loop is destroyed.
   store state(cfg.window);
   hub fanout(state);
+  asio::io_context ioc(1);
   feed database(ioc.get_executor(), cfg, state, fanout);
 
   asio::ip::tcp::acceptor acceptor(ioc);

@@ -14,7 +14,7 @@ if [ -z "${QUEUECAST_IN_CLUSTER:-}" ]; then
 fi
 
 suites=("$@")
-[ "${#suites[@]}" -gt 0 ] || suites=(sql extension daemon web)
+[ "${#suites[@]}" -gt 0 ] || suites=(sql extension daemon chaos web)
 declare -a summary
 failed=0
 for suite in "${suites[@]}"; do

@@ -38,6 +38,14 @@ std::string env_or(const char* name, const std::string& fallback) {
   return value && *value ? value : fallback;
 }
 
+// queuecast_db_reconnects_total of a daemon, or -1 when unreadable.
+long reconnects_of(const daemon_process& d) {
+  auto [status, body] = d.get("/metrics");
+  auto at = body.find("\nqueuecast_db_reconnects_total ");
+  if (status != 200 || at == std::string::npos) return -1;
+  return std::stol(body.substr(at + 31));
+}
+
 struct fault_counts {
   int terminated_backends = 0, pg_fast_restarts = 0, pg_crash_restarts = 0, daemon_kills = 0,
       subscriber_reconnects = 0;
@@ -72,16 +80,6 @@ void run_writers(std::uint64_t seed, std::atomic<bool>& stop, std::atomic<int>& 
     });
   }
   for (auto& w : writers) w.join();
-}
-
-std::string metric_lines(const daemon_process& d, const std::string& needle) {
-  auto [status, body] = d.get("/metrics");
-  std::string out;
-  std::istringstream lines(body);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind('#', 0) != 0 && line.find(needle) != std::string::npos) out += line + "\n";
-  }
-  return out;
 }
 
 bool wait_ready(daemon_process& d, std::chrono::seconds limit) {
@@ -142,6 +140,7 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
   std::thread writers([&] { run_writers(seed, stop_writers, commits); });
 
   fault_counts faults;
+  std::vector<int> db_faults_since_start(daemons.size(), 0);
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 2000));
@@ -152,17 +151,21 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
         admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" +
                    db_name + "' AND pid <> pg_backend_pid()");
         faults.terminated_backends++;
+        for (auto& n : db_faults_since_start) n++;
         break;
       }
       case 2: {
         bool crash = rng() % 2 == 0;
         restart_postgres(crash);
         (crash ? faults.pg_crash_restarts : faults.pg_fast_restarts)++;
+        for (auto& n : db_faults_since_start) n++;
         break;
       }
       case 3: {
-        auto& victim = daemons[rng() % 2];
+        std::size_t index = rng() % 2;
+        auto& victim = daemons[index];
         victim->kill_now();
+        db_faults_since_start[index] = 0;
         std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 800));
         victim->start();
         faults.daemon_kills++;
@@ -242,9 +245,14 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
             << " snapshots=" << total.snapshots << " connects=" << total.connects
             << " resumed=" << total.resumed << " fresh_snapshots=" << total.fresh_snapshots
             << " server_closes=" << total.server_closes << "\n";
-  for (auto& d : daemons)
-    std::cout << "daemon :" << d->port() << " reconnect metrics:\n"
-              << metric_lines(*d, "reconnect");
+  for (std::size_t i = 0; i < daemons.size(); ++i) {
+    long reconnects = reconnects_of(*daemons[i]);
+    std::cout << "daemon " << i << ": starts=" << daemons[i]->starts()
+              << " db_reconnects_total=" << reconnects
+              << " database faults since its last start=" << db_faults_since_start[i] << "\n";
+    EXPECT_GE(reconnects, db_faults_since_start[i])
+        << "the daemon's metrics must account for every reconnect";
+  }
   for (size_t i = 0; i < violations.size() && i < 20; ++i)
     std::cout << "VIOLATION " << violations[i] << "\n";
   EXPECT_TRUE(violations.empty()) << violations.size() << " violations (first ones printed above)";

@@ -1,20 +1,11 @@
 #!/usr/bin/env bash
-# The chaos test: two real daemons, writers, faults; see chaos_test.cpp.
+# The chaos test: two real daemons, writers and injected faults (see
+# chaos_test.cpp). QUEUECAST_TEST_SEED replays a run; QUEUECAST_CHAOS_SECONDS
+# sets how long faults are injected (default 45).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$here/../.."
-out="$root/build/tests-chaos"
-mkdir -p "$out"
-export QUEUECASTD="${QUEUECASTD:-$root/build/queuecastd}"
-export QUEUECAST_TEST_LOGS="$out"
-if [ ! -x "$QUEUECASTD" ]; then
-  echo "chaos: $QUEUECASTD is missing; build it with make" >&2
-  exit 1
-fi
-sources=("$here"/chaos_test.cpp "$here"/subscriber.cpp)
-if [ ! -x "$out/chaos_test" ] || [ -n "$(find "$here" "$here/../common" -newer "$out/chaos_test" -type f)" ]; then
-  g++ -std=c++20 -O1 -g -Wall -Wextra -fsanitize=address,undefined -fno-omit-frame-pointer \
-    -I/usr/include/postgresql "${sources[@]}" -o "$out/chaos_test" \
-    -lgtest -lgtest_main -lpq -lboost_json -pthread
-fi
-"$out/chaos_test" --gtest_brief=1
+build="${QUEUECAST_BUILD:-$here/../../build}"
+export QUEUECASTD="${QUEUECASTD:-$build/queuecastd}"
+export QUEUECAST_TEST_LOGS="$build/test-logs"
+mkdir -p "$QUEUECAST_TEST_LOGS"
+"$build/chaos_test" --gtest_brief=1

@@ -106,11 +106,15 @@ void subscriber::handle(const json::object& message) {
     awaiting_start_ = true;
     resumed_ = message.at("resumed").as_bool();
     if (resumed_) {
+      // The chain continues at the daemon's position for the topic, which
+      // is at or before the seq we asked for (same state in between).
       counts_.resumed++;
-      if (message.at("seq").to_number<std::int64_t>() != last_seq_) {
-        violation("resumed at seq " + json::serialize(message.at("seq")) + ", asked for " +
+      std::int64_t position = message.at("seq").to_number<std::int64_t>();
+      if (position > last_seq_) {
+        violation("resumed at seq " + std::to_string(position) + ", after the asked " +
                   std::to_string(last_seq_));
       }
+      last_seq_ = position;
     }
   } else if (type == "snapshot" || type == "delta") {
     if (message.at("topic").as_string() != options_.topic) {
@@ -137,7 +141,10 @@ void subscriber::handle_update(const json::object& message, bool is_delta) {
     counts_.fresh_snapshots++;
   } else {
     std::int64_t prev = message.at("prev_seq").to_number<std::int64_t>();
-    if (prev != last_seq_) {
+    // Deltas must chain exactly. Snapshots are whole states: a conflated
+    // (slow) snapshot-mode client may skip states, never go back.
+    bool chained = is_delta || options_.delta_mode ? prev == last_seq_ : prev >= last_seq_;
+    if (!chained) {
       violation("gap or duplicate: prev_seq " + std::to_string(prev) + " after seq " +
                 std::to_string(last_seq_));
     }

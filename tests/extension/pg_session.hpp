@@ -28,6 +28,9 @@ class pg_session {
       PQfinish(conn_);
       throw std::runtime_error("connect failed: " + message);
     }
+    // Tests kill backends on purpose; keep their notices out of the output.
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
   }
   ~pg_session() { PQfinish(conn_); }
   pg_session(const pg_session&) = delete;
