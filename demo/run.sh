@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# make demo: a live queue in your browser.
+#   - a throwaway PostgreSQL cluster with the extension (or your database:
+#     QUEUECAST_DATABASE=postgresql://... make demo)
+#   - a producer that creates workflows and jobs, workers that claim, run,
+#     complete and sometimes fail them, and a supervisor that pauses and
+#     resumes the queue now and then - all through the SQL API
+#   - queuecastd on QUEUECAST_LISTEN (default 127.0.0.1:8080)
+# Ctrl-C stops everything and removes the throwaway cluster.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$here/.."
+source "$root/tests/harness/pgcluster.sh"
+listen="${QUEUECAST_LISTEN:-127.0.0.1:8080}"
+workers="${QUEUECAST_DEMO_WORKERS:-4}"
+pids=()
+tmp=
+
+stop_all() {
+  trap - INT TERM EXIT
+  echo
+  echo "demo: stopping"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pgcluster_stop
+  [ -n "$tmp" ] && rm -rf "$tmp"
+  exit 0
+}
+trap stop_all INT TERM EXIT
+
+if [ -n "${QUEUECAST_DATABASE:-}" ]; then
+  database="$QUEUECAST_DATABASE"
+  export PGDATABASE="$database"
+  psql() { command psql "$database" "$@"; }
+  echo "demo: using $database"
+else
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-demo.XXXXXX")"
+  pgcluster_start "$tmp/cluster"
+  command psql -X -q -d postgres -c "CREATE DATABASE demo"
+  export PGDATABASE=demo
+  database="host=$PGHOST port=$PGPORT user=$PGUSER dbname=demo"
+  echo "demo: throwaway PostgreSQL on $PGHOST:$PGPORT (database demo)"
+fi
+psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS queuecast" \
+  -c "SELECT queuecast.create_queue('default', 'the demo queue')" >/dev/null
+
+"$here/producer.sh" & pids+=($!)
+for n in $(seq "$workers"); do "$here/worker.sh" "worker-$n" & pids+=($!); done
+"$here/supervisor.sh" & pids+=($!)
+
+"$root/build/queuecastd" --database "$database" --listen "$listen" & pids+=($!)
+for _ in $(seq 50); do curl -sf "http://$listen/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+echo
+echo "  queuecast demo is live:  http://$listen/"
+echo "  snapshot as JSON:        curl http://$listen/api/v1/queues/default"
+echo "  Ctrl-C stops everything."
+echo
+wait "${pids[-1]}"
