@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libgtest-dev
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-  python3 nodejs npm chromium
+  python3 curl nodejs npm chromium
 )
 
 missing=()

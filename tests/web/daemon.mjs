@@ -1,0 +1,67 @@
+// Test helpers: start the real queuecastd on a free port against the
+// harness's PostgreSQL, run SQL with psql, wait for conditions.
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const root = new URL('../../', import.meta.url).pathname;
+export const binary = process.env.QUEUECASTD || `${root}build/queuecastd`;
+
+export function sql(database, statement) {
+  return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', statement],
+    { encoding: 'utf8' }).trim();
+}
+
+export function createDatabase(name) {
+  sql('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  sql('postgres', `CREATE DATABASE ${name}`);
+  sql(name, 'CREATE EXTENSION queuecast');
+}
+
+export async function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor(check, { timeoutMs = 10000, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+export class Daemon {
+  constructor(database, port) {
+    this.database = database;
+    this.port = port;
+  }
+  async start() {
+    this.process?.kill('SIGKILL');
+    this.process = spawn(binary, ['--database', `dbname=${this.database}`, '--listen', `127.0.0.1:${this.port}`,
+      '--log-level', 'warn'],
+      { stdio: ['ignore', 'ignore', 'inherit'] });
+    await waitFor(async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${this.port}/readyz`)).ok;
+      } catch {
+        return false;
+      }
+    }, { what: 'queuecastd ready' });
+  }
+  kill() {
+    this.process?.kill('SIGKILL');
+  }
+  async stop() {
+    if (!this.process || this.process.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.process.once('exit', resolve));
+    this.process.kill('SIGTERM');
+    await exited;
+  }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The JavaScript client (node's test runner) and the dashboard in headless
+# Chromium, both against the real queuecastd. Installs playwright-core from
+# the lock file when missing; the browser is Debian's /usr/bin/chromium.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error
+node --experimental-websocket --no-warnings --test --test-concurrency=1 client.test.mjs dashboard.test.mjs
+echo "web: screenshot in tests/web/artifacts/dashboard.png"
