@@ -49,21 +49,15 @@ class capture_error : public std::exception {
 template <typename F>
 auto pg_call(F&& f) -> decltype(f()) {
   using result_t = decltype(f());
-  MemoryContext caller_context = CurrentMemoryContext;
-  // volatile: assigned after a longjmp may have happened.
-  ErrorData* volatile error = nullptr;
   if constexpr (std::is_void_v<result_t>) {
-    PG_TRY();
-    { f(); }
-    PG_CATCH();
-    {
-      MemoryContextSwitchTo(caller_context);
-      error = CopyErrorData();
-      FlushErrorState();
-    }
-    PG_END_TRY();
-    if (error) throw pg_error(error);
+    pg_call([&] {
+      f();
+      return 0;
+    });
   } else {
+    MemoryContext caller_context = CurrentMemoryContext;
+    // volatile: assigned after a longjmp may have happened.
+    ErrorData* volatile error = nullptr;
     volatile result_t result{};
     PG_TRY();
     { result = f(); }

@@ -58,9 +58,15 @@ function renderWorkflows() {
 }
 
 async function fillQueueSelect() {
-  // The queue list comes from the workflows/queue topics' HTTP twins.
   const select = $('queue-select');
-  select.innerHTML = `<option>${escape(queueName)}</option>`;
+  let names = [queueName];
+  try {
+    const list = await (await fetch('/api/v1/queues')).json();
+    names = [...new Set([queueName, ...list.queues])].sort();
+  } catch {
+    // the selector keeps the current queue only
+  }
+  select.innerHTML = names.map((n) => `<option${n === queueName ? ' selected' : ''}>${escape(n)}</option>`).join('');
   select.onchange = () => { location.search = `?queue=${encodeURIComponent(select.value)}`; };
 }
 

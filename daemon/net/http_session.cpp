@@ -62,6 +62,14 @@ response route(const http::request<http::string_body>& req, http_context& ctx) {
     return reply(req, http::status::ok, process_metrics().render(ctx.fanout.counts_by_topic()),
                  "text/plain; version=0.0.4");
   }
+  if (path == "/api/v1/queues") {
+    json::array names;
+    for (const auto& topic : ctx.state.topic_names()) {
+      if (topic.rfind("queue:", 0) == 0) names.push_back(json::string(topic.substr(6)));
+    }
+    return reply(req, http::status::ok,
+                 json::serialize(json::object{{"queues", names}, {"seq", ctx.state.seq()}}));
+  }
   if (path.rfind("/api/v1/queues/", 0) == 0 || path == "/api/v1/workflows") {
     std::string topic =
         path == "/api/v1/workflows" ? "workflows" : "queue:" + std::string(path.substr(15));

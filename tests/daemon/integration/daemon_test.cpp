@@ -116,6 +116,10 @@ TEST_F(daemon_test, http_snapshot_equals_sql_after_a_random_workload) {
   ASSERT_EQ(status, 200);
   EXPECT_EQ(json::parse(body).as_object(), sql_json(sql_, "SELECT queuecast.workflows_snapshot()"));
   EXPECT_EQ(http_get(daemon_->port(), "/api/v1/queues/none").first, 404);
+  auto queues =
+      json::parse(http_get(daemon_->port(), "/api/v1/queues").second).at("queues").as_array();
+  EXPECT_EQ(queues.size(),
+            static_cast<std::size_t>(sql_.number("SELECT count(*) FROM queuecast.queues")));
 }
 
 TEST_F(daemon_test, a_commit_reaches_its_topic_and_no_other) {
