@@ -97,9 +97,12 @@ COMMENT ON TABLE queuecast.changes IS
 
 -- How far prune() has deleted history: resuming needs a position >= this.
 -- Only prune() writes it, so writers never contend on this row.
+-- history_id names this history: a re-created extension gets a new one, so
+-- a reader can tell "new history" from "the same history, further along".
 CREATE TABLE queuecast.retention (
     singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    pruned_through bigint NOT NULL DEFAULT 0
+    pruned_through bigint NOT NULL DEFAULT 0,
+    history_id     uuid NOT NULL DEFAULT gen_random_uuid()
 );
 INSERT INTO queuecast.retention DEFAULT VALUES;
 
@@ -573,6 +576,10 @@ BEGIN
     UPDATE queuecast.retention SET pruned_through = greatest(pruned_through, v_cutoff);
     RETURN v_deleted;
 END $$;
+
+-- The identity of this history (see queuecast.retention).
+CREATE FUNCTION queuecast.history_id() RETURNS uuid
+LANGUAGE sql STABLE AS $$ SELECT history_id FROM queuecast.retention $$;
 
 -- The smallest position a reader can resume from: every change with a larger
 -- seq is still in history. Rises when prune() deletes rows.

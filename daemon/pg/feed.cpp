@@ -68,8 +68,9 @@ asio::awaitable<void> feed::load(const std::string& why) {
       "SELECT queuecast.current_seq(), "
       "(SELECT coalesce(json_object_agg(name, queuecast.snapshot(name)), '{}') FROM "
       "queuecast.queues), "
-      "queuecast.workflows_snapshot()");
+      "queuecast.workflows_snapshot(), queuecast.history_id()");
   co_await query_.query("COMMIT");
+  history_id_ = PQgetvalue(result.get(), 0, 3);
   std::int64_t seq = std::stoll(PQgetvalue(result.get(), 0, 0));
   json::object queues = json::parse(PQgetvalue(result.get(), 0, 1)).as_object();
   json::object workflows = json::parse(PQgetvalue(result.get(), 0, 2)).as_object();
@@ -89,11 +90,15 @@ asio::awaitable<void> feed::load(const std::string& why) {
 // After a reconnect: catch up from history when it still reaches back to our
 // position; otherwise (pruned, restored backup, re-created extension) reload.
 asio::awaitable<void> feed::resync_after_reconnect() {
-  pg_result result =
-      co_await query_.query("SELECT queuecast.current_seq(), queuecast.resumable_from()");
+  pg_result result = co_await query_.query(
+      "SELECT queuecast.current_seq(), queuecast.resumable_from(), queuecast.history_id()");
   std::int64_t current = std::stoll(PQgetvalue(result.get(), 0, 0));
   std::int64_t resumable = std::stoll(PQgetvalue(result.get(), 0, 1));
-  if (current < state_.seq()) {
+  if (history_id_ != PQgetvalue(result.get(), 0, 2)) {
+    log(log_level::warn, "history_replaced",
+        {{"meaning", "the extension was re-created; starting clients over"}});
+    co_await load("the database's history was replaced (extension re-created)");
+  } else if (current < state_.seq()) {
     log(log_level::warn, "seq_went_backwards",
         {{"ours", std::to_string(state_.seq())},
          {"database", std::to_string(current)},
@@ -142,6 +147,19 @@ asio::awaitable<void> feed::catch_up(std::int64_t committed_at_us) {
     for (int i = 0; i < rows; ++i) {
       batch.push_back(change_from_json(json::parse(PQgetvalue(result.get(), i, 0)).as_object()));
     }
+    if (!batch.empty() && batch.front().seq > state_.seq() + 1) {
+      // A hole: aborted commits leave those, but prune() may also have
+      // deleted rows we never applied. Only the latter forces a reload.
+      pg_result pruned =
+          co_await query_.query("SELECT queuecast.resumable_from(), queuecast.history_id()");
+      if (history_id_ != PQgetvalue(pruned.get(), 0, 1)) {
+        throw state_diverged("the database's history was replaced (extension re-created)");
+      }
+      if (std::stoll(PQgetvalue(pruned.get(), 0, 0)) > state_.seq()) {
+        log(log_level::warn, "history_pruned_past_us", {{"ours", std::to_string(state_.seq())}});
+        throw state_diverged("history was pruned past seq " + std::to_string(state_.seq()));
+      }
+    }
     if (!batch.empty()) deliver(batch, committed_at_us);
     if (rows < static_cast<int>(catch_up_batch)) co_return;
   }
@@ -151,9 +169,21 @@ asio::awaitable<void> feed::listen_loop() {
   while (true) {
     bool readable = co_await listen_.wait_readable(probe_interval);
     if (!readable) {
-      // Idle: probe both connections so a dead one is noticed within seconds.
-      pg_result usage = co_await query_.query("SELECT pg_notification_queue_usage()", {}, 10s);
-      process_metrics().notify_queue_usage = std::stod(PQgetvalue(usage.get(), 0, 0));
+      // Idle: probe both connections so a dead one is noticed within seconds,
+      // and the history too: a dropped extension or a seq that went back
+      // (restored backup) must not leave us serving a state that is gone.
+      pg_result probe = co_await query_.query(
+          "SELECT pg_notification_queue_usage(), queuecast.current_seq(), queuecast.history_id()",
+          {}, 10s);
+      process_metrics().notify_queue_usage = std::stod(PQgetvalue(probe.get(), 0, 0));
+      std::int64_t current = std::stoll(PQgetvalue(probe.get(), 0, 1));
+      if (history_id_ != PQgetvalue(probe.get(), 0, 2)) {
+        throw state_diverged("the database's history was replaced (extension re-created)");
+      }
+      if (current < state_.seq()) {
+        throw state_diverged("the database's history went back from seq " +
+                             std::to_string(state_.seq()) + " to " + std::to_string(current));
+      }
       co_await listen_.query("SELECT 1", {}, 10s);
       continue;
     }
@@ -161,6 +191,7 @@ asio::awaitable<void> feed::listen_loop() {
     if (payloads.empty()) continue;
     process_metrics().notifications += payloads.size();
     bool need_query = false;
+    bool old_news = false;
     std::int64_t committed_at = 0;
     for (const std::string& payload : payloads) {
       std::optional<doorbell> bell = parse_doorbell(payload);
@@ -174,6 +205,23 @@ asio::awaitable<void> feed::listen_loop() {
         deliver(*bell->changes, bell->committed_at_us);
       } else if (bell->last > state_.seq()) {
         need_query = true;  // too big to inline, a hole, or missed notifications
+      } else {
+        old_news = true;  // already applied - or the database's seq went back
+      }
+    }
+    if (old_news && !need_query) {
+      // After a restored backup or a re-created extension, new commits carry
+      // seqs we have already passed: find out which case this is.
+      pg_result current = co_await query_.query("SELECT queuecast.current_seq()");
+      std::int64_t seq = std::stoll(PQgetvalue(current.get(), 0, 0));
+      if (seq < state_.seq()) {
+        log(log_level::warn, "seq_went_backwards",
+            {{"ours", std::to_string(state_.seq())},
+             {"database", std::to_string(seq)},
+             {"meaning",
+              "restored backup, failover or re-created extension; starting clients over"}});
+        throw state_diverged("the database's history went back from seq " +
+                             std::to_string(state_.seq()) + " to " + std::to_string(seq));
       }
     }
     if (need_query) co_await catch_up(committed_at);

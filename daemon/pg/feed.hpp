@@ -47,7 +47,9 @@ class feed {
   pg_connection query_;
   bool ready_ = false;
   std::string reason_ = "starting";
-  std::string reload_reason_;  // set when the next round must reload everything
+  std::string reload_reason_;
+  std::string history_id_;  // queuecast.history_id() of the loaded state  // set when the next
+                            // round must reload everything
   std::mt19937 jitter_{std::random_device{}()};
 };
 

@@ -1,6 +1,6 @@
 -- The public surface of the extension: tables, keys, functions, triggers.
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 
 SELECT has_schema('queuecast');
 SELECT has_table('queuecast', 'queues', 'queues table');
@@ -47,6 +47,7 @@ SELECT has_trigger('queuecast', 'phases', 'capture_truncate', 'phase TRUNCATE ca
 SELECT ok((SELECT tgdeferrable AND tginitdeferred FROM pg_trigger
             WHERE tgname = 'capture' AND tgrelid = 'queuecast.phases'::regclass),
           'capture is deferred to commit (ordering invariant)');
+SELECT ok(queuecast.history_id() IS NOT NULL, 'the history has an identity');
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'queuecast'), '0.1.0', 'version');
 
 SELECT * FROM finish();

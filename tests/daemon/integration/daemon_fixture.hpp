@@ -86,6 +86,8 @@ class daemon_process {
     }
   }
   int port() const { return port_; }
+  void freeze() { ::kill(pid_, SIGSTOP); }
+  void thaw() { ::kill(pid_, SIGCONT); }
   bool alive() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
   // SIGTERM and the exit status (-1 when it did not exit within 10 s).
   int terminate() {
