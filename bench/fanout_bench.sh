@@ -40,4 +40,17 @@ for clients in ${QUEUECAST_FANOUT_CLIENTS:-1 1000 10000}; do
 done
 rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$daemon_pid/status")
 echo "daemon peak RSS: ${rss_kb} kB"
-python3 "$here/write_results.py" fanout "$rate" "$seconds" "$rss_kb" "${lines[@]}"
+
+# Memory with stalled clients: 200 clients subscribe and never read again
+# while 100 readers follow the same commits. Conflation must keep the
+# daemon's memory flat however long the stall lasts.
+rss() { awk '/VmRSS/ { print $2 }' "/proc/$daemon_pid/status"; }
+stall_lines=()
+for stall_seconds in 5 20; do
+  before=$(rss)
+  line="$("$build/ws_loadgen" "$port" "dbname=fanout" bench 100 "$rate" "$stall_seconds" 200)"
+  after=$(rss)
+  echo "$line rss_before_kb=$before rss_after_kb=$after"
+  stall_lines+=("$line rss_before_kb=$before rss_after_kb=$after")
+done
+python3 "$here/write_results.py" fanout "$rate" "$seconds" "$rss_kb" "${lines[@]}" -- "${stall_lines[@]}"

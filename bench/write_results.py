@@ -51,7 +51,12 @@ def capture_section(args):
 
 def fanout_section(args):
     rate, seconds, rss_kb = args[:3]
-    runs = [dict(kv.split("=", 1) for kv in line.split()) for line in args[3:]]
+    rest = args[3:]
+    stalls = []
+    if "--" in rest:
+        stalls = [dict(kv.split("=", 1) for kv in line.split()) for line in rest[rest.index("--") + 1:]]
+        rest = rest[:rest.index("--")]
+    runs = [dict(kv.split("=", 1) for kv in line.split()) for line in rest]
     base = runs[0]
     out = [
         "## Daemon fan-out (issue 3)",
@@ -79,6 +84,20 @@ def fanout_section(args):
         "intermediate ones, so delivered can be below expected without anything being lost.",
         "Aim: p99 under 5 ms at 100 commits/s with 1 000 clients.",
     ]
+    if stalls:
+        out += [
+            "",
+            "Stalled clients: 200 clients subscribe and never read again while 100 readers follow the same "
+            f"{rate} commits/s; daemon resident memory before and after each run:",
+            "",
+            "| stall | stalled clients | readers' p99 | RSS before | RSS after |",
+            "|---|---|---|---|---|",
+        ]
+        for st in stalls:
+            out.append(
+                f"| {st['seconds']} s | {st['stalled']} | {int(st['p99_us']) / 1000:.2f} ms | "
+                f"{int(st['rss_before_kb']) / 1024:.1f} MiB | {int(st['rss_after_kb']) / 1024:.1f} MiB |"
+            )
     return "\n".join(out)
 
 

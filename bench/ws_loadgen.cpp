@@ -26,7 +26,8 @@ namespace websocket = beast::websocket;
 namespace {
 
 std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -39,25 +40,29 @@ struct results {
 
 class client : public std::enable_shared_from_this<client> {
  public:
-  client(asio::io_context& ioc, int port, std::string topic, results& out)
-      : ws_(ioc), port_(port), topic_(std::move(topic)), out_(out) {}
+  // A stalled client subscribes and then never reads again.
+  client(asio::io_context& ioc, int port, std::string topic, results& out, bool stalled = false)
+      : ws_(ioc), port_(port), topic_(std::move(topic)), out_(out), stalled_(stalled) {}
 
   void start() {
     auto self = shared_from_this();
-    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_));
+    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"),
+                               static_cast<unsigned short>(port_));
     beast::get_lowest_layer(ws_).async_connect(ep, [self](beast::error_code ec) {
       if (ec) return self->fail();
       self->ws_.async_handshake("127.0.0.1", "/ws", [self](beast::error_code ec) {
         if (ec) return self->fail();
         self->out_.connected++;
         self->request_ = "{\"type\":\"subscribe\",\"topic\":\"" + self->topic_ + "\"}";
-        self->ws_.async_write(asio::buffer(self->request_), [self](beast::error_code ec, std::size_t) {
-          if (ec) return self->fail();
-          self->read();
-        });
+        self->ws_.async_write(asio::buffer(self->request_),
+                              [self](beast::error_code ec, std::size_t) {
+                                if (ec) return self->fail();
+                                if (!self->stalled_) self->read();
+                              });
       });
     });
   }
+
  private:
   void fail() { out_.failed++; }
   void read() {
@@ -88,6 +93,7 @@ class client : public std::enable_shared_from_this<client> {
   std::string topic_;
   std::string request_;
   results& out_;
+  bool stalled_;
 };
 
 std::int64_t percentile(std::vector<std::int64_t>& v, double p) {
@@ -101,25 +107,34 @@ std::int64_t percentile(std::vector<std::int64_t>& v, double p) {
 
 int main(int argc, char** argv) {
   if (argc < 7) {
-    std::fprintf(stderr, "usage: ws_loadgen PORT CONNINFO QUEUE CLIENTS COMMITS_PER_SECOND SECONDS\n");
+    std::fprintf(
+        stderr,
+        "usage: ws_loadgen PORT CONNINFO QUEUE CLIENTS COMMITS_PER_SECOND SECONDS [STALLED]\n");
     return 2;
   }
   int port = std::atoi(argv[1]);
   std::string conninfo = argv[2], queue = argv[3];
   int clients = std::atoi(argv[4]), rate = std::atoi(argv[5]), seconds = std::atoi(argv[6]);
+  int stalled = argc > 7 ? std::atoi(argv[7]) : 0;
 
   PGconn* db = PQconnectdb(conninfo.c_str());
   if (PQstatus(db) != CONNECTION_OK) {
     std::fprintf(stderr, "ws_loadgen: %s", PQerrorMessage(db));
     return 1;
   }
-  PGresult* marker = PQexec(db, ("SELECT min(id) FROM queuecast.phases WHERE queue = '" + queue + "'").c_str());
+  PGresult* marker =
+      PQexec(db, ("SELECT min(id) FROM queuecast.phases WHERE queue = '" + queue + "'").c_str());
   std::string marker_id = PQgetvalue(marker, 0, 0);
   PQclear(marker);
 
   asio::io_context ioc;
   results out;
   std::vector<std::shared_ptr<client>> all;
+  results stalled_out;  // stalled clients count their connects here
+  for (int i = 0; i < stalled; ++i) {
+    all.push_back(std::make_shared<client>(ioc, port, "queue:" + queue, stalled_out, true));
+    all.back()->start();
+  }
   for (int i = 0; i < clients; ++i) {
     all.push_back(std::make_shared<client>(ioc, port, "queue:" + queue, out));
     all.back()->start();
@@ -139,7 +154,8 @@ int main(int argc, char** argv) {
     auto start = std::chrono::steady_clock::now();
     for (int n = 0; n < rate * seconds; ++n) {
       std::this_thread::sleep_until(start + std::chrono::microseconds(1000000LL * n / rate));
-      std::string sql = "UPDATE queuecast.phases SET title = 't" + std::to_string(now_us()) + "' WHERE id = " + marker_id;
+      std::string sql = "UPDATE queuecast.phases SET title = 't" + std::to_string(now_us()) +
+                        "' WHERE id = " + marker_id;
       PQclear(PQexec(db, sql.c_str()));
     }
     done = true;
@@ -147,17 +163,22 @@ int main(int argc, char** argv) {
   auto measure_start = std::chrono::steady_clock::now();
   while (!done) ioc.run_for(std::chrono::milliseconds(20));
   ioc.run_for(std::chrono::milliseconds(1000));  // drain what is in flight
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_start).count();
+  double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_start).count();
   writer.join();
   PQfinish(db);
 
   std::size_t samples = out.latencies_us.size();
   std::int64_t p50 = percentile(out.latencies_us, 0.50), p99 = percentile(out.latencies_us, 0.99);
-  std::int64_t max = samples ? *std::max_element(out.latencies_us.begin(), out.latencies_us.end()) : -1;
-  std::printf("clients=%d connected=%d failed=%d rate=%d seconds=%d delivered=%llu delivered_per_s=%.0f "
-              "expected=%lld p50_us=%lld p99_us=%lld max_us=%lld\n",
-              clients, out.connected, out.failed, rate, seconds, static_cast<unsigned long long>(out.messages),
-              out.messages / elapsed, static_cast<long long>(rate) * seconds * clients, static_cast<long long>(p50),
-              static_cast<long long>(p99), static_cast<long long>(max));
+  std::int64_t max =
+      samples ? *std::max_element(out.latencies_us.begin(), out.latencies_us.end()) : -1;
+  std::printf("stalled=%d ", stalled_out.connected);
+  std::printf(
+      "clients=%d connected=%d failed=%d rate=%d seconds=%d delivered=%llu delivered_per_s=%.0f "
+      "expected=%lld p50_us=%lld p99_us=%lld max_us=%lld\n",
+      clients, out.connected, out.failed, rate, seconds,
+      static_cast<unsigned long long>(out.messages), out.messages / elapsed,
+      static_cast<long long>(rate) * seconds * clients, static_cast<long long>(p50),
+      static_cast<long long>(p99), static_cast<long long>(max));
   return out.failed ? 1 : 0;
 }
