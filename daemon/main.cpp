@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   hub fanout(state);
   asio::io_context ioc(1);
   feed database(ioc.get_executor(), cfg, state, fanout);
+  fanout.set_replayer([&database](const replay_request& r) { return database.request_replay(r); });
 
   asio::ip::tcp::acceptor acceptor(ioc);
   try {

@@ -46,14 +46,19 @@ bool hub::try_subscribe(const pending& p, bool give_up_waiting) {
     process_metrics().client_errors++;
     return true;
   }
+  std::optional<resume_plan> plan;
+  if (p.since) plan = state_.resume(p.topic, *p.since);
+  bool resumable_format = p.format == sub_format::delta || p.format == sub_format::snapshot;
+  if (p.since && !plan && resumable_format && replayer_ &&
+      replayer_(replay_request{p.sink, p.topic, p.format, *p.since})) {
+    return true;  // subscribed when the replay is answered (finish_replay)
+  }
   topics_[p.topic][p.sink] = p.format;
   if (p.format == sub_format::queue_update) {
     p.sink->send_latest(p.topic, queue_update_frame(*state_.document(p.topic)));
     return true;
   }
   if (p.format == sub_format::job_events) return true;
-  std::optional<resume_plan> plan;
-  if (p.since) plan = state_.resume(p.topic, *p.since);
   if (!plan) {
     start_fresh(p.sink, p.topic, p.format,
                 p.since ? "history no longer reaches back to seq " + std::to_string(*p.since) : "");
@@ -69,6 +74,28 @@ bool hub::try_subscribe(const pending& p, bool give_up_waiting) {
                         snapshot_frame(p.topic, seq, plan->position, *state_.document(p.topic)));
   }
   return true;
+}
+
+void hub::finish_replay(const replay_request& r, std::optional<json::array> ops) {
+  if (!sinks_.count(r.sink)) return;  // the client left meanwhile
+  if (!state_.has_topic(r.topic)) {
+    r.sink->send(error_frame("unknown_topic", "topic '" + r.topic + "' does not exist", r.topic));
+    return;
+  }
+  topics_[r.topic][r.sink] = r.format;
+  if (!ops) {
+    start_fresh(r.sink, r.topic, r.format,
+                "history no longer reaches back to seq " + std::to_string(r.since));
+    return;
+  }
+  std::int64_t seq = state_.topic_seq(r.topic);
+  r.sink->send(subscribed_frame(r.topic, mode_of(r.format), r.since, true));
+  if (seq <= r.since) return;
+  if (r.format == sub_format::delta) {
+    r.sink->send(delta_frame(r.topic, seq, r.since, *ops));
+  } else {
+    r.sink->send_latest(r.topic, snapshot_frame(r.topic, seq, r.since, *state_.document(r.topic)));
+  }
 }
 
 void hub::start_fresh(subscriber_sink* sink, const std::string& topic, sub_format format,

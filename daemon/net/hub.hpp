@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -32,9 +33,26 @@ class subscriber_sink {
   virtual void close(std::uint16_t code, std::string reason) = 0;
 };
 
+// A resume the in-memory window cannot serve, to be answered from
+// queuecast.changes by the database side.
+struct replay_request {
+  subscriber_sink* sink;
+  std::string topic;
+  sub_format format;
+  std::int64_t since;
+};
+
 class hub {
  public:
   explicit hub(store& state) : state_(state) {}
+
+  // Who answers resumes beyond the window; returns false when it cannot
+  // now (no database connection): the client then starts fresh.
+  void set_replayer(std::function<bool(const replay_request&)> replayer) {
+    replayer_ = std::move(replayer);
+  }
+  // The replayer's answer: the ops from `since` to now, or nullopt (fresh start).
+  void finish_replay(const replay_request& request, std::optional<json::array> ops);
 
   // Subscribes and sends the reply (subscribed + snapshot, or a resume).
   // Waits (keeps it pending) while the state is not loaded, or when the
@@ -72,6 +90,7 @@ class hub {
   void drop_topic(const std::string& topic);
 
   store& state_;
+  std::function<bool(const replay_request&)> replayer_;
   bool live_ = false;
   std::map<std::string, std::map<subscriber_sink*, sub_format>> topics_;
   std::vector<pending> pending_;

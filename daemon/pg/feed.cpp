@@ -1,5 +1,7 @@
 #include "feed.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
 #include "../util/log.hpp"
 #include "../util/metrics.hpp"
 
@@ -8,6 +10,7 @@ namespace queuecast {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
 
 constexpr auto probe_interval = 5s;
 constexpr std::size_t catch_up_batch = 5000;
@@ -53,7 +56,68 @@ feed::feed(asio::any_io_executor executor, const config& cfg, store& state, hub&
       state_(state),
       hub_(fanout),
       listen_(executor),
-      query_(executor) {}
+      query_(executor),
+      wake_(executor) {}
+
+bool feed::request_replay(const replay_request& request) {
+  if (!ready_ || replays_.size() >= 10000) return false;
+  replays_.push_back(request);
+  wake_.cancel();
+  return true;
+}
+
+// Rows touched since the client's seq; the store turns them into ops that
+// take the client to the current state. Runs while no notification is being
+// applied, so the state stays at one seq throughout.
+asio::awaitable<std::optional<json::array>> feed::replay(const replay_request& request) {
+  std::vector<std::optional<std::string>> params;
+  params.emplace_back(std::to_string(request.since));
+  params.emplace_back(std::to_string(state_.seq()));
+  pg_result check =
+      co_await query_.query("SELECT queuecast.resumable_from(), queuecast.history_id()");
+  if (std::stoll(PQgetvalue(check.get(), 0, 0)) > request.since ||
+      history_id_ != PQgetvalue(check.get(), 0, 1)) {
+    co_return std::nullopt;  // pruned, or another history: a fresh start
+  }
+  constexpr int row_limit = 200000;  // beyond that a snapshot is cheaper
+  pg_result rows = co_await query_.query(
+      "SELECT entity, key, op, topic, coalesce(old_data->>'queue', ''), "
+      "coalesce(data->>'workflow_id', ''), "
+      "coalesce(old_data->>'workflow_id', '') FROM queuecast.changes WHERE seq > $1 AND seq <= $2 "
+      "ORDER BY seq LIMIT " +
+          std::to_string(row_limit + 1),
+      params);
+  int n = PQntuples(rows.get());
+  if (n > row_limit) co_return std::nullopt;
+  std::vector<touched_row> touched;
+  touched.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    touched.push_back(touched_row{PQgetvalue(rows.get(), i, 0), PQgetvalue(rows.get(), i, 1),
+                                  PQgetvalue(rows.get(), i, 2), PQgetvalue(rows.get(), i, 3),
+                                  PQgetvalue(rows.get(), i, 4), PQgetvalue(rows.get(), i, 5),
+                                  PQgetvalue(rows.get(), i, 6)});
+  }
+  co_return state_.replay_ops(request.topic, touched);
+}
+
+asio::awaitable<void> feed::serve_replays() {
+  while (!replays_.empty()) {
+    replay_request request = replays_.front();
+    replays_.pop_front();
+    std::optional<json::array> ops;
+    try {
+      ops = co_await replay(request);
+    } catch (...) {
+      hub_.finish_replay(request, std::nullopt);
+      throw;
+    }
+    log(log_level::debug, "replayed",
+        {{"topic", request.topic},
+         {"since", std::to_string(request.since)},
+         {"resumed", ops ? "true" : "false"}});
+    hub_.finish_replay(request, std::move(ops));
+  }
+}
 
 asio::awaitable<void> feed::connect_both() {
   co_await listen_.connect(with_application_name(cfg_.database, "listen"), 10s);
@@ -167,7 +231,16 @@ asio::awaitable<void> feed::catch_up(std::int64_t committed_at_us) {
 
 asio::awaitable<void> feed::listen_loop() {
   while (true) {
-    bool readable = co_await listen_.wait_readable(probe_interval);
+    co_await serve_replays();
+    wake_.expires_after(probe_interval);
+    auto woke = co_await (listen_.wait_readable(probe_interval) ||
+                          wake_.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (woke.index() == 1) {
+      if (!replays_.empty()) continue;  // woken for a replay
+      woke =
+          std::variant<bool, std::tuple<boost::system::error_code>>(std::in_place_index<0>, false);
+    }
+    bool readable = std::get<0>(woke);
     if (!readable) {
       // Idle: probe both connections so a dead one is noticed within seconds,
       // and the history too: a dropped extension or a seq that went back
@@ -267,6 +340,10 @@ asio::awaitable<void> feed::run(std::function<void(const std::string&)> on_fatal
            {"retry_in_ms", std::to_string(backoff.count())}});
     }
     ready_ = false;
+    while (!replays_.empty()) {  // cannot answer them now: fresh starts
+      hub_.finish_replay(replays_.front(), std::nullopt);
+      replays_.pop_front();
+    }
     reason_ = "database connection lost; reconnecting";
     process_metrics().db_connected = false;
     if (ever_connected) process_metrics().db_reconnects++;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <boost/asio.hpp>
+#include <deque>
 #include <random>
 #include <string>
 
@@ -29,6 +30,10 @@ class feed {
   asio::awaitable<void> run(std::function<void(const std::string&)> on_fatal);
 
   bool ready() const { return ready_; }
+
+  // Queues a resume that the in-memory window cannot serve; it is answered
+  // from queuecast.changes between notifications. False when not connected.
+  bool request_replay(const replay_request& request);
   const std::string& not_ready_reason() const { return reason_; }
 
  private:
@@ -37,6 +42,8 @@ class feed {
   asio::awaitable<void> resync_after_reconnect();
   asio::awaitable<void> catch_up(std::int64_t committed_at_us);
   asio::awaitable<void> listen_loop();
+  asio::awaitable<void> serve_replays();
+  asio::awaitable<std::optional<json::array>> replay(const replay_request& request);
   void deliver(const std::vector<change_row>& rows, std::int64_t committed_at_us);
 
   asio::any_io_executor executor_;
@@ -47,9 +54,11 @@ class feed {
   pg_connection query_;
   bool ready_ = false;
   std::string reason_ = "starting";
+  std::deque<replay_request> replays_;
+  asio::steady_timer wake_;  // cancelled to wake the listen loop for replays
   std::string reload_reason_;
-  std::string history_id_;  // queuecast.history_id() of the loaded state  // set when the next
-                            // round must reload everything
+  std::string history_id_;
+  // round must reload everything
   std::mt19937 jitter_{std::random_device{}()};
 };
 

@@ -371,3 +371,77 @@ std::optional<resume_plan> store::resume(std::string_view topic, std::int64_t si
 }
 
 }  // namespace queuecast
+
+namespace queuecast {
+
+std::optional<json::array> store::replay_ops(std::string_view topic,
+                                             const std::vector<touched_row>& rows) const {
+  if (!has_topic(topic)) return std::nullopt;
+  std::string name = topic.rfind("queue:", 0) == 0 ? std::string(topic.substr(6)) : "";
+  std::string workflow_id = topic.rfind("workflow:", 0) == 0 ? std::string(topic.substr(9)) : "";
+  std::set<std::int64_t> members;  // current phases of workflow:<id>
+  if (!workflow_id.empty()) {
+    if (auto m = workflow_phases_.find(std::stoll(workflow_id)); m != workflow_phases_.end()) {
+      members = m->second;
+    }
+  }
+  // Rows come in seq order. An item whose first row brought it into the
+  // topic was not in the client's state: if it is gone again, nothing to remove.
+  std::set<std::int64_t> phases, workflows, arrived_later;
+  auto note = [&](std::set<std::int64_t>& items, std::int64_t id, bool arrival) {
+    if (items.insert(id).second && arrival) arrived_later.insert(id);
+  };
+  bool queue_row = false, workflow_row = false;
+  for (const touched_row& r : rows) {
+    if (r.op == "TRUNCATE") return std::nullopt;
+    if (r.entity == "queue") {
+      if (r.key == name && (r.op == "DELETE" || r.op == "INSERT")) return std::nullopt;
+      queue_row |= r.key == name;
+    } else if (r.entity == "workflow") {
+      if (topic == "workflows") note(workflows, std::stoll(r.key), r.op == "INSERT");
+      workflow_row |= r.key == workflow_id;
+    } else if (!name.empty() && (r.topic == "queue:" + name || r.old_queue == name)) {
+      note(phases, std::stoll(r.key),
+           r.op == "INSERT" || (!r.old_queue.empty() && r.old_queue != name));
+    } else if (!workflow_id.empty() &&
+               (r.workflow == workflow_id || r.old_workflow == workflow_id ||
+                members.count(std::stoll(r.key)))) {
+      bool moved_in = r.op == "UPDATE" && r.workflow == workflow_id &&
+                      r.old_workflow != workflow_id && !r.workflow.empty();
+      note(phases, std::stoll(r.key), r.op == "INSERT" || moved_in);
+    }
+  }
+  json::array ops;
+  for (std::int64_t id : workflows) {
+    auto w = workflows_.find(id);
+    if (w != workflows_.end()) {
+      ops.push_back(op_upsert("workflow", w->second));
+    } else if (!arrived_later.count(id)) {
+      ops.push_back(op_remove(id));
+    }
+  }
+  if (queue_row) ops.push_back(json::object{{"op", "paused"}, {"value", queues_.at(name).paused}});
+  if (workflow_row) {
+    auto w = workflows_.find(std::stoll(workflow_id));
+    json::value head = w == workflows_.end() ? json::value(nullptr) : json::value(w->second);
+    ops.push_back(json::object{{"op", "workflow"}, {"workflow", head}});
+  }
+  for (std::int64_t id : phases) {
+    const json::object* now = nullptr;
+    if (auto where = phase_queue_.find(id); where != phase_queue_.end()) {
+      const json::object& phase = queues_.at(where->second).phases.at(id);
+      auto workflow = workflow_of(phase);
+      bool belongs = !name.empty() ? where->second == name
+                                   : workflow && std::to_string(*workflow) == workflow_id;
+      if (belongs) now = &phase;
+    }
+    if (now) {
+      ops.push_back(op_upsert("phase", *now));
+    } else if (!arrived_later.count(id)) {
+      ops.push_back(op_remove(id));
+    }
+  }
+  return ops;
+}
+
+}  // namespace queuecast

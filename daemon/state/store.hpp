@@ -47,6 +47,17 @@ struct topic_update {
   std::vector<job_event> events;
 };
 
+// One history row reduced to what a replay needs: which row it touched.
+struct touched_row {
+  std::string entity;  // phase, workflow, queue
+  std::string key;
+  std::string op;
+  std::string topic;
+  std::string old_queue;     // old_data.queue when a phase moved
+  std::string workflow;      // data.workflow_id (insert/delete, or when changed)
+  std::string old_workflow;  // old_data.workflow_id when changed
+};
+
 struct resume_plan {
   std::int64_t position = 0;  // where the client's chain continues (<= since)
   json::array ops;            // the changes after it, possibly none
@@ -70,6 +81,12 @@ class store {
   std::int64_t topic_seq(std::string_view topic) const;
   std::optional<json::object> document(std::string_view topic) const;
   std::optional<resume_plan> resume(std::string_view topic, std::int64_t since) const;
+  // Ops that take a client from its state at some seq to the current state,
+  // given every history row since then: each touched row is sent as it is
+  // now (upsert) or removed. nullopt when ops cannot express it (TRUNCATE,
+  // the topic's queue re-created).
+  std::optional<json::array> replay_ops(std::string_view topic,
+                                        const std::vector<touched_row>& rows) const;
   std::vector<std::string> topic_names() const;
 
  private:

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon_fixture.hpp"
+#include "queue_ops.hpp"
 #include "ws_client.hpp"
 
 namespace {
@@ -113,6 +114,64 @@ TEST(resilience, history_that_went_backwards_starts_clients_over) {
   std::string reason = expect_fresh_start(*client, snapshot);
   EXPECT_NE(reason.find("went back"), std::string::npos) << reason;
   EXPECT_EQ(snapshot, sql_snapshot(s, "w"));
+}
+
+// Reconnects with `since` and checks the daemon resumed (no fresh snapshot)
+// with ops that rebuild SQL's state from the client's old one.
+void expect_resumed(int port, const std::string& topic, json::object state, std::int64_t since,
+                    const json::object& expected) {
+  ws_client client(port);
+  client.send_json({{"type", "subscribe"}, {"topic", topic}, {"mode", "delta"}, {"since", since}});
+  auto subscribed = client.read_until("subscribed");
+  ASSERT_TRUE(subscribed);
+  ASSERT_TRUE(subscribed->at("resumed").as_bool()) << json::serialize(*subscribed);
+  EXPECT_EQ(subscribed->at("seq").as_int64(), since);
+  auto delta = client.read_until("delta");
+  ASSERT_TRUE(delta);
+  EXPECT_EQ(delta->at("prev_seq").as_int64(), since);
+  apply_ops(state, delta->at("ops").as_array());
+  EXPECT_EQ(state.at("paused"), expected.at("paused"));
+  EXPECT_EQ(state.at("total"), expected.at("total"));
+  EXPECT_EQ(by_id(state.at("phases").as_array()), by_id(expected.at("phases").as_array()));
+}
+
+TEST(resilience, resume_beyond_the_window_and_after_a_restart_replays_from_history) {
+  const std::string db = "queuecast_replay";
+  create_database(db);
+  pg_session s(conninfo(db));
+  s.exec("SELECT queuecast.create_queue('x')");
+  s.exec("SELECT queuecast.create_queue('y')");
+  for (int i = 0; i < 3; ++i) s.exec("SELECT queuecast.enqueue('x', 'before')");
+  auto d = std::make_unique<daemon_process>(db, std::vector<std::string>{"--window", "2"});
+  json::object state;
+  std::int64_t since = 0;
+  {
+    ws_client client(d->port());
+    client.send_json({{"type", "subscribe"}, {"topic", "queue:x"}, {"mode", "delta"}});
+    auto first = client.read_until("snapshot");
+    ASSERT_TRUE(first);
+    state = first->at("data").as_object();
+    since = first->at("seq").as_int64();
+  }
+  // More changes than the window holds: claims, a completion, a delete, a
+  // phase moved to another queue, a pause.
+  s.exec("SELECT queuecast.enqueue('x', 'after', '{}', 5)");
+  s.exec("SELECT queuecast.claim('x', 'w')");
+  s.exec("SELECT queuecast.complete(id) FROM queuecast.claim('x', 'w')");
+  s.exec(
+      "DELETE FROM queuecast.phases WHERE id = (SELECT min(id) FROM queuecast.phases WHERE status "
+      "= 'queued')");
+  s.exec(
+      "UPDATE queuecast.phases SET queue = 'y' WHERE id = (SELECT max(id) FROM queuecast.phases "
+      "WHERE queue = 'x' AND status = 'queued')");
+  s.exec("SELECT queuecast.pause('x')");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  json::object expected = sql_snapshot(s, "x");
+  expect_resumed(d->port(), "queue:x", state, since, expected);
+  // A restarted daemon has an empty window: it replays from history too.
+  d.reset();
+  d = std::make_unique<daemon_process>(db);
+  expect_resumed(d->port(), "queue:x", state, since, expected);
 }
 
 TEST(resilience, a_deleted_queue_ends_its_subscriptions) {
