@@ -219,6 +219,7 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
       total.connects += c.connects, total.resumed += c.resumed,
           total.fresh_snapshots += c.fresh_snapshots;
       total.server_closes += c.server_closes;
+      total.stale += c.stale, total.live += c.live;
       violations.insert(violations.end(), s->violations().begin(), s->violations().end());
       if (!(s->has_state() && s->canonical_state() == expected[s->options().topic])) {
         violations.push_back(s->describe() +
@@ -244,7 +245,12 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
             << " messages=" << total.messages << " deltas=" << total.deltas
             << " snapshots=" << total.snapshots << " connects=" << total.connects
             << " resumed=" << total.resumed << " fresh_snapshots=" << total.fresh_snapshots
-            << " server_closes=" << total.server_closes << "\n";
+            << " server_closes=" << total.server_closes << " stale_notices=" << total.stale
+            << " live_notices=" << total.live << "\n";
+  if (faults.pg_fast_restarts + faults.pg_crash_restarts > 0) {
+    EXPECT_GT(total.stale, 0) << "subscribers must be told when the stream goes stale";
+    EXPECT_GT(total.live, 0) << "and when it is live again";
+  }
   for (std::size_t i = 0; i < daemons.size(); ++i) {
     long reconnects = reconnects_of(*daemons[i]);
     std::cout << "daemon " << i << ": starts=" << daemons[i]->starts()

@@ -122,6 +122,8 @@ void subscriber::handle(const json::object& message) {
       return;
     }
     handle_update(message, type == "delta");
+  } else if (type == "status") {
+    (message.at("state").as_string() == "stale" ? counts_.stale : counts_.live)++;
   } else if (type == "error") {
     violation("error message: " + json::serialize(message));
   }

@@ -34,6 +34,7 @@ struct subscriber_counts {
   long messages = 0, deltas = 0, snapshots = 0;
   long connects = 0, resumed = 0, fresh_snapshots = 0, voluntary_reconnects = 0;
   long server_closes = 0;
+  long stale = 0, live = 0;  // status messages: the daemon lost / regained its database
 };
 
 class subscriber : public std::enable_shared_from_this<subscriber> {

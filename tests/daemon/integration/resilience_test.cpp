@@ -174,6 +174,36 @@ TEST(resilience, resume_beyond_the_window_and_after_a_restart_replays_from_histo
   expect_resumed(d->port(), "queue:x", state, since, expected);
 }
 
+TEST(resilience, a_delta_client_that_falls_behind_is_closed_with_4001_and_resumes) {
+  const std::string db = "queuecast_slow";
+  create_database(db);
+  pg_session s(conninfo(db));
+  s.exec("SELECT queuecast.create_queue('s')");
+  daemon_process d(db, {"--max-queue", "8"});
+  ws_client stalled(d.port());
+  stalled.send_json({{"type", "subscribe"}, {"topic", "queue:s"}, {"mode", "delta"}});
+  ASSERT_TRUE(stalled.read_until("snapshot"));
+  // 100 KB titles: far more than the socket buffers hold, so frames pile up
+  // in the daemon while the client does not read.
+  for (int i = 0; i < 120; ++i) s.exec("SELECT queuecast.enqueue('s', repeat('x', 100000))");
+  std::int64_t last = 0;
+  stalled.set_timeout(std::chrono::seconds(20));
+  while (auto message = stalled.read_json()) {
+    if (message->at("type").as_string() == "delta") last = message->at("seq").as_int64();
+  }
+  EXPECT_EQ(stalled.close_code(), 4001) << stalled.error().message();
+  ASSERT_GT(last, 0);
+  // Reconnecting with its last seq, it resumes and catches up.
+  ws_client again(d.port());
+  again.send_json(
+      {{"type", "subscribe"}, {"topic", "queue:s"}, {"mode", "delta"}, {"since", last}});
+  auto subscribed = again.read_until("subscribed");
+  ASSERT_TRUE(subscribed);
+  EXPECT_TRUE(subscribed->at("resumed").as_bool());
+  auto [status, metrics] = http_get(d.port(), "/metrics");
+  EXPECT_NE(metrics.find("queuecast_slow_clients_closed_total 1"), std::string::npos);
+}
+
 TEST(resilience, a_deleted_queue_ends_its_subscriptions) {
   const std::string db = "queuecast_deleted";
   create_database(db);
