@@ -20,7 +20,7 @@ export interface WorkflowsState { workflows: Workflow[]; total: number; }
 export interface WorkflowState { workflow: Workflow | null; phases: Phase[]; }
 
 export interface ClientOptions {
-  initialDelayMs?: number; maxDelayMs?: number; jitter?: number; heartbeatMs?: number;
+  initialDelayMs?: number; maxDelayMs?: number; jitter?: number; heartbeatMs?: number; connectTimeoutMs?: number;
   pauseWhenHidden?: boolean; token?: string | null; WebSocket?: typeof WebSocket;
 }
 

@@ -79,6 +79,7 @@ export class QueuecastClient extends EventTarget {
       maxDelayMs: 30000,
       jitter: 0.1,
       heartbeatMs: 30000,
+      connectTimeoutMs: 10000,
       pauseWhenHidden: false,
       token: null,
       WebSocket: globalThis.WebSocket,
@@ -88,7 +89,7 @@ export class QueuecastClient extends EventTarget {
     this.state = 'connecting';
     this.attempt = 0;
     this.ws = null;
-    this.timers = { reconnect: null, heartbeat: null };
+    this.timers = { reconnect: null, heartbeat: null, connect: null };
     this.lastMessageAt = 0;
     this.pingSentAt = 0;
     this.latencyMs = null;
@@ -130,7 +131,16 @@ export class QueuecastClient extends EventTarget {
     if (this.options.token) protocols.push(`token.${this.options.token}`);
     const ws = new this.options.WebSocket(this.url, protocols);
     this.ws = ws;
+    // A handshake that neither opens nor fails (a half-dead network or peer)
+    // must not leave us waiting forever: give up on it and retry.
+    this.timers.connect = setTimeout(() => {
+      if (ws.readyState !== 0) return;
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.close();
+      this.onClose({ code: 4008, reason: 'connect timeout' });
+    }, this.options.connectTimeoutMs);
     ws.onopen = () => {
+      clearTimeout(this.timers.connect);
       this.lastMessageAt = Date.now();
       this.startHeartbeat();
       for (const sub of this.subscriptions.values()) this.sendSubscribe(sub);
@@ -177,6 +187,7 @@ export class QueuecastClient extends EventTarget {
   }
 
   clearTimers() {
+    clearTimeout(this.timers.connect);
     clearTimeout(this.timers.reconnect);
     clearInterval(this.timers.heartbeat);
   }

@@ -43,7 +43,7 @@ test('delta mode applies ops, keeps the order and detects nothing missing', asyn
 });
 
 test('reconnects with resume after the daemon restarts', async () => {
-  const client = new QueuecastClient(url, { initialDelayMs: 100, maxDelayMs: 400 });
+  const client = new QueuecastClient(url, { initialDelayMs: 100, maxDelayMs: 400, connectTimeoutMs: 1000 });
   const queue = client.subscribe('queue:jobs', { mode: 'delta' });
   const states = [];
   client.addEventListener('status', (e) => states.push(e.detail.state));
