@@ -64,16 +64,22 @@ bool hub::try_subscribe(const pending& p, bool give_up_waiting) {
                 p.since ? "history no longer reaches back to seq " + std::to_string(*p.since) : "");
     return true;
   }
-  std::int64_t seq = state_.topic_seq(p.topic);
-  p.sink->send(subscribed_frame(p.topic, mode_of(p.format), plan->position, true));
-  if (seq == plan->position) return true;
-  if (p.format == sub_format::delta) {
-    p.sink->send(delta_frame(p.topic, seq, plan->position, plan->ops));
-  } else {
-    p.sink->send_latest(p.topic,
-                        snapshot_frame(p.topic, seq, plan->position, *state_.document(p.topic)));
-  }
+  send_resumed(p.sink, p.topic, p.format, plan->position, plan->ops);
   return true;
+}
+
+// The reply to a resume that can be served: `subscribed` at `position`, then
+// what changed since as one delta (or, in snapshot mode, the newest state).
+void hub::send_resumed(subscriber_sink* sink, const std::string& topic, sub_format format,
+                       std::int64_t position, const json::array& ops) {
+  std::int64_t seq = state_.topic_seq(topic);
+  sink->send(subscribed_frame(topic, mode_of(format), position, true));
+  if (seq <= position) return;
+  if (format == sub_format::delta) {
+    sink->send(delta_frame(topic, seq, position, ops));
+  } else {
+    sink->send_latest(topic, snapshot_frame(topic, seq, position, *state_.document(topic)));
+  }
 }
 
 void hub::finish_replay(const replay_request& r, std::optional<json::array> ops) {
@@ -88,14 +94,7 @@ void hub::finish_replay(const replay_request& r, std::optional<json::array> ops)
                 "history no longer reaches back to seq " + std::to_string(r.since));
     return;
   }
-  std::int64_t seq = state_.topic_seq(r.topic);
-  r.sink->send(subscribed_frame(r.topic, mode_of(r.format), r.since, true));
-  if (seq <= r.since) return;
-  if (r.format == sub_format::delta) {
-    r.sink->send(delta_frame(r.topic, seq, r.since, *ops));
-  } else {
-    r.sink->send_latest(r.topic, snapshot_frame(r.topic, seq, r.since, *state_.document(r.topic)));
-  }
+  send_resumed(r.sink, r.topic, r.format, r.since, *ops);
 }
 
 void hub::start_fresh(subscriber_sink* sink, const std::string& topic, sub_format format,
@@ -142,6 +141,13 @@ void hub::remove(subscriber_sink* sink) {
   }
   std::erase_if(pending_, [&](const pending& p) { return p.sink == sink; });
   sinks_.erase(sink);
+}
+
+bool hub::is_subscribed(const subscriber_sink* sink, const std::string& topic) const {
+  auto it = topics_.find(topic);
+  if (it != topics_.end() && it->second.count(const_cast<subscriber_sink*>(sink))) return true;
+  return std::any_of(pending_.begin(), pending_.end(),
+                     [&](const pending& p) { return p.sink == sink && p.topic == topic; });
 }
 
 std::size_t hub::subscription_count(const subscriber_sink* sink) const {

@@ -73,6 +73,8 @@ class hub {
 
   bool live() const { return live_; }
   std::int64_t seq() const { return state_.seq(); }
+  // Subscriptions (granted or waiting) are kept here only; sessions ask.
+  bool is_subscribed(const subscriber_sink* sink, const std::string& topic) const;
   std::size_t subscription_count(const subscriber_sink* sink) const;
   std::map<std::string, std::size_t> counts_by_topic() const;
 
@@ -85,6 +87,8 @@ class hub {
     std::chrono::steady_clock::time_point since_when;
   };
   bool try_subscribe(const pending& p, bool give_up_waiting);
+  void send_resumed(subscriber_sink* sink, const std::string& topic, sub_format format,
+                    std::int64_t position, const json::array& ops);
   void start_fresh(subscriber_sink* sink, const std::string& topic, sub_format format,
                    const std::string& reason);
   void drop_topic(const std::string& topic);

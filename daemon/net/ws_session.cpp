@@ -121,7 +121,7 @@ void ws_session::handle_request(const client_message& message) {
     return send(make_frame({{"type", "pong"}, {"id", ping->id}, {"seq", hub_.seq()}}));
   }
   if (auto* unsubscribe = std::get_if<unsubscribe_request>(&message)) {
-    if (!subscriptions_.erase(unsubscribe->topic)) {
+    if (!hub_.is_subscribed(this, unsubscribe->topic)) {
       return send(error_frame("not_subscribed", "not subscribed to '" + unsubscribe->topic + "'",
                               unsubscribe->topic));
     }
@@ -130,7 +130,9 @@ void ws_session::handle_request(const client_message& message) {
     return send(make_frame({{"type", "unsubscribed"}, {"topic", unsubscribe->topic}}));
   }
   const auto& request = std::get<subscribe_request>(message);
-  if (!subscriptions_.count(request.topic) && subscriptions_.size() >= cfg_.max_subscriptions) {
+  // The hub holds the subscriptions: a refused topic (unknown) takes no slot.
+  if (!hub_.is_subscribed(this, request.topic) &&
+      hub_.subscription_count(this) >= cfg_.max_subscriptions) {
     process_metrics().client_errors++;
     return send(
         error_frame("too_many_subscriptions",
@@ -140,7 +142,6 @@ void ws_session::handle_request(const client_message& message) {
   // Subscribing again replaces the old subscription (a client resyncing).
   hub_.unsubscribe(this, request.topic);
   latest_.erase(request.topic);
-  subscriptions_[request.topic] = request.mode;
   hub_.subscribe(this, request.topic,
                  request.mode == sub_mode::delta ? sub_format::delta : sub_format::snapshot,
                  request.since);
@@ -180,7 +181,6 @@ void ws_session::send_latest(const std::string& topic, frame f) {
 }
 
 void ws_session::dropped(const std::string& topic) {
-  subscriptions_.erase(topic);
   latest_.erase(topic);
   send(make_frame({{"type", "unsubscribed"}, {"topic", topic}}));
 }
@@ -208,9 +208,9 @@ asio::awaitable<void> ws_session::write_loop() {
     }
     // Everything that waits goes out back to back: ordered frames first,
     // then the newest snapshot per topic.
-    std::vector<frame> batch(queue_.begin(), queue_.end());
-    queue_.clear();
-    for (auto& [topic, f] : latest_) batch.push_back(f);
+    std::deque<frame> batch;
+    batch.swap(queue_);
+    for (auto& [topic, f] : latest_) batch.push_back(std::move(f));
     latest_.clear();
     for (const frame& f : batch) {
       ws_.text(true);

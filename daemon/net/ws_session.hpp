@@ -56,7 +56,6 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   asio::steady_timer wakeup_;
   std::deque<frame> queue_;
   std::map<std::string, frame> latest_;
-  std::map<std::string, sub_mode> subscriptions_;
   bool authorised_ = false;
   bool closing_ = false;
   bool finished_ = false;

@@ -46,12 +46,19 @@ void terminate_daemon_connections(pg_session& s, const std::string& db) {
          "' AND application_name LIKE 'queuecastd-%'");
 }
 
-TEST(resilience, history_pruned_past_a_cut_off_daemon_starts_clients_over) {
-  const std::string db = "queuecast_prune";
+// A fresh database with one queue holding `phases` phases, and a session on it.
+std::string database_with_queue(const std::string& db, const std::string& queue, int phases) {
   create_database(db);
   pg_session s(conninfo(db));
-  s.exec("SELECT queuecast.create_queue('p')");
-  s.exec("SELECT queuecast.enqueue('p', 'a')");
+  s.exec("SELECT queuecast.create_queue('" + queue + "')");
+  for (int i = 0; i < phases; ++i)
+    s.exec("SELECT queuecast.enqueue('" + queue + "', 'p" + std::to_string(i) + "')");
+  return db;
+}
+
+TEST(resilience, history_pruned_past_a_cut_off_daemon_starts_clients_over) {
+  const std::string db = database_with_queue("queuecast_prune", "p", 1);
+  pg_session s(conninfo(db));
   daemon_process d(db);
   auto client = subscribed_client(d.port(), "queue:p");
   d.freeze();
@@ -68,11 +75,8 @@ TEST(resilience, history_pruned_past_a_cut_off_daemon_starts_clients_over) {
 }
 
 TEST(resilience, a_recreated_extension_starts_clients_over) {
-  const std::string db = "queuecast_recreate";
-  create_database(db);
+  const std::string db = database_with_queue("queuecast_recreate", "r", 5);
   pg_session s(conninfo(db));
-  s.exec("SELECT queuecast.create_queue('r')");
-  for (int i = 0; i < 5; ++i) s.exec("SELECT queuecast.enqueue('r', 'old')");
   daemon_process d(db);
   auto client = subscribed_client(d.port(), "queue:r");
   s.exec("DROP EXTENSION queuecast");
@@ -98,11 +102,8 @@ TEST(resilience, a_recreated_extension_starts_clients_over) {
 }
 
 TEST(resilience, history_that_went_backwards_starts_clients_over) {
-  const std::string db = "queuecast_backwards";
-  create_database(db);
+  const std::string db = database_with_queue("queuecast_backwards", "w", 4);
   pg_session s(conninfo(db));
-  s.exec("SELECT queuecast.create_queue('w')");
-  for (int i = 0; i < 4; ++i) s.exec("SELECT queuecast.enqueue('w', 'x')");
   daemon_process d(db);
   auto client = subscribed_client(d.port(), "queue:w");
   // What a restored backup looks like from here: the newest history is gone.
@@ -136,12 +137,9 @@ void expect_resumed(int port, const std::string& topic, json::object state, std:
 }
 
 TEST(resilience, resume_beyond_the_window_and_after_a_restart_replays_from_history) {
-  const std::string db = "queuecast_replay";
-  create_database(db);
+  const std::string db = database_with_queue("queuecast_replay", "x", 3);
   pg_session s(conninfo(db));
-  s.exec("SELECT queuecast.create_queue('x')");
   s.exec("SELECT queuecast.create_queue('y')");
-  for (int i = 0; i < 3; ++i) s.exec("SELECT queuecast.enqueue('x', 'before')");
   auto d = std::make_unique<daemon_process>(db, std::vector<std::string>{"--window", "2"});
   json::object state;
   std::int64_t since = 0;
@@ -175,10 +173,8 @@ TEST(resilience, resume_beyond_the_window_and_after_a_restart_replays_from_histo
 }
 
 TEST(resilience, a_delta_client_that_falls_behind_is_closed_with_4001_and_resumes) {
-  const std::string db = "queuecast_slow";
-  create_database(db);
+  const std::string db = database_with_queue("queuecast_slow", "s", 0);
   pg_session s(conninfo(db));
-  s.exec("SELECT queuecast.create_queue('s')");
   daemon_process d(db, {"--max-queue", "8"});
   ws_client stalled(d.port());
   stalled.send_json({{"type", "subscribe"}, {"topic", "queue:s"}, {"mode", "delta"}});
@@ -205,10 +201,8 @@ TEST(resilience, a_delta_client_that_falls_behind_is_closed_with_4001_and_resume
 }
 
 TEST(resilience, a_deleted_queue_ends_its_subscriptions) {
-  const std::string db = "queuecast_deleted";
-  create_database(db);
+  const std::string db = database_with_queue("queuecast_deleted", "gone", 0);
   pg_session s(conninfo(db));
-  s.exec("SELECT queuecast.create_queue('gone')");
   daemon_process d(db);
   auto client = subscribed_client(d.port(), "queue:gone");
   s.exec("DELETE FROM queuecast.queues WHERE name = 'gone'");
