@@ -41,9 +41,15 @@ $(error pg_config not found: run "make deps" (as root) or "make check", which in
 endif
 # PostgreSQL's headers as system headers: their warnings are not ours.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
+# The library refuses SQL objects of another version (extension/version_check.cpp).
+QUEUECAST_VERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" queuecast.control)
+PG_CPPFLAGS += -DQUEUECAST_VERSION='"$(QUEUECAST_VERSION)"'
+
 include $(PGXS)
 
 all: daemon
+
+extension/version_check.o: queuecast.control
 
 daemon:
 	@if [ -f CMakeLists.txt ]; then \

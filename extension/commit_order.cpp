@@ -4,6 +4,7 @@
 
 #include "notify_payload.hpp"
 #include "pg_boundary.hpp"
+#include "recorder.hpp"
 
 namespace queuecast {
 
@@ -33,6 +34,7 @@ void reset() {
   state.locked_in = InvalidSubTransactionId;
   state.stamped_at = 0;
   state.payload.clear();
+  forget_truncates();
 }
 
 // Sends the doorbell; at most once per transaction, just before commit.
@@ -47,6 +49,7 @@ void send_notify() {
 }
 
 Datum pre_commit() {
+  flush_truncates();  // a transaction that only truncated writes its history here
   send_notify();
   return 0;
 }
@@ -57,7 +60,7 @@ void on_xact(XactEvent event, void*) {
       run_guarded(pre_commit);
       break;
     case XACT_EVENT_PRE_PREPARE:
-      if (!state.payload.empty()) {
+      if (!state.payload.empty() || has_pending_truncates()) {
         // History is written at commit, and NOTIFY cannot be prepared: a
         // prepared transaction would hold the commit-order lock until COMMIT
         // PREPARED and stall every writer.
@@ -82,10 +85,12 @@ void on_xact(XactEvent event, void*) {
 void on_subxact(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void*) {
   if (event == SUBXACT_EVENT_ABORT_SUB) {
     state.payload.drop_subxact(sub);
+    truncates_subxact_aborted(sub);
     // Locks taken inside an aborted subtransaction are released with it.
     if (state.locked && state.locked_in == sub) state.locked = false;
   } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
     state.payload.merge_into_parent(sub, parent);
+    truncates_subxact_committed(sub, parent);
     if (state.locked && state.locked_in == sub) state.locked_in = parent;
   }
 }
@@ -122,8 +127,8 @@ TimestampTz commit_timestamp() {
   return state.stamped_at;
 }
 
-void remember_for_notify(std::int64_t seq, std::string inline_json) {
-  state.payload.add(GetCurrentSubTransactionId(), seq, std::move(inline_json));
+void remember_for_notify(std::int64_t seq) {
+  state.payload.add(GetCurrentSubTransactionId(), seq);
 }
 
 void register_commit_order_callbacks() {

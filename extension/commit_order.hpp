@@ -8,7 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 
 #include "pg.hpp"
 
@@ -21,9 +20,8 @@ void enter_commit_order();
 // The time at which this transaction entered the commit order (UTC).
 TimestampTz commit_timestamp();
 
-// Records a written change for the transaction's NOTIFY (inline_json may be
-// dropped when the payload budget is exceeded).
-void remember_for_notify(std::int64_t seq, std::string inline_json);
+// Records a written change's seq for the transaction's NOTIFY.
+void remember_for_notify(std::int64_t seq);
 
 // Registers the transaction callbacks; called once from _PG_init.
 void register_commit_order_callbacks();

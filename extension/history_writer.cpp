@@ -9,9 +9,8 @@ extern "C" {
 #include "access/table.h"
 #include "catalog/index.h"
 #include "executor/executor.h"
-#include "utils/acl.h"
 #include "utils/guc.h"
-#include "utils/syscache.h"
+#include "utils/inval.h"
 #include "utils/xid8.h"
 }
 
@@ -19,26 +18,37 @@ namespace queuecast {
 
 namespace {
 
-SPIPlanPtr insert_marker_plan = nullptr;
-SPIPlanPtr delete_marker_plan = nullptr;
-
-// Column numbers (0-based) of queuecast.changes; the SQL script defines the
-// same order.
-enum history_column {
-  col_seq,
-  col_topic,
-  col_entity,
-  col_key,
-  col_op,
-  col_old_status,
-  col_new_status,
-  col_data,
-  col_old_data,
-  col_txid,
-  col_committed_at,
-  col_role_name,
-  col_application_name
+// Where each history_column sits in queuecast.changes, found by name the
+// first time a backend writes history and again after the table changes.
+struct layout {
+  Oid relid = InvalidOid;
+  int natts = 0;
+  AttrNumber attnum[history_columns];
 };
+layout cached_layout;
+
+struct expected_column {
+  const char* name;
+  Oid type;
+};
+// Indexed by history_column.
+constexpr expected_column expected[history_columns] = {{"seq", INT8OID},
+                                                       {"topic", TEXTOID},
+                                                       {"entity", TEXTOID},
+                                                       {"key", TEXTOID},
+                                                       {"op", TEXTOID},
+                                                       {"old_status", TEXTOID},
+                                                       {"new_status", TEXTOID},
+                                                       {"data", JSONOID},
+                                                       {"old_data", JSONOID},
+                                                       {"txid", XID8OID},
+                                                       {"committed_at", TIMESTAMPTZOID},
+                                                       {"role_name", NAMEOID},
+                                                       {"application_name", TEXTOID}};
+
+void invalidate_layout(Datum, Oid relid) {
+  if (relid == InvalidOid || relid == cached_layout.relid) cached_layout.relid = InvalidOid;
+}
 
 // --- PostgreSQL calls only from here to the public functions: these run
 // --- inside pg_call and hold no C++ objects with destructors.
@@ -75,8 +85,10 @@ void fill_row(const change& c, history_row& row) {
   if (c.old_data) row.values[col_old_data] = text_datum(*c.old_data);
   row.values[col_txid] = FullTransactionIdGetDatum(GetTopFullTransactionId());
   row.values[col_committed_at] = 0;
+  // The session's role (after SET ROLE), not the owner of a SECURITY DEFINER
+  // function that made the change: the API functions run as their owner.
   row.values[col_role_name] =
-      DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+      DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)));
   bool has_application = application_name && application_name[0];
   row.nulls[col_application_name] = !has_application;
   if (has_application) row.values[col_application_name] = CStringGetTextDatum(application_name);
@@ -112,6 +124,44 @@ void insert_plain_index_entries(Relation rel, const ResultRelInfo& result_rel, T
   }
 }
 
+[[noreturn]] void layout_error(const char* detail, const char* column) {
+  ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                  errmsg("queuecast: table queuecast.changes %s \"%s\"", detail, column),
+                  errhint("Columns of queuecast.changes must keep their names and types; "
+                          "columns a site adds must be nullable. Restore the column or "
+                          "re-create the extension.")));
+}
+
+// Finds our columns by name and checks their types: a Datum of the wrong type
+// written straight into the heap would corrupt the table.
+const layout& layout_of(Relation rel) {
+  if (cached_layout.relid == RelationGetRelid(rel)) return cached_layout;
+  TupleDesc desc = RelationGetDescr(rel);
+  layout found;
+  for (int c = 0; c < history_columns; ++c) found.attnum[c] = InvalidAttrNumber;
+  for (int i = 0; i < desc->natts; ++i) {
+    Form_pg_attribute attr = TupleDescAttr(desc, i);
+    if (attr->attisdropped) continue;
+    bool ours = false;
+    for (int c = 0; c < history_columns; ++c) {
+      if (strcmp(NameStr(attr->attname), expected[c].name) != 0) continue;
+      if (attr->atttypid != expected[c].type)
+        layout_error("has a changed type in column", expected[c].name);
+      found.attnum[c] = attr->attnum;
+      ours = true;
+    }
+    if (!ours && attr->attnotnull)
+      layout_error("has a NOT NULL column the capture cannot fill:", NameStr(attr->attname));
+  }
+  for (int c = 0; c < history_columns; ++c) {
+    if (found.attnum[c] == InvalidAttrNumber) layout_error("is missing column", expected[c].name);
+  }
+  found.natts = desc->natts;
+  found.relid = RelationGetRelid(rel);
+  cached_layout = found;
+  return cached_layout;
+}
+
 // Heap insert plus index entries, without planning a query (this runs under
 // the commit-order lock). Plain indexes are written directly; when a site has
 // added any other kind, the executor's index machinery writes them all, the
@@ -119,17 +169,21 @@ void insert_plain_index_entries(Relation rel, const ResultRelInfo& result_rel, T
 // history table do not run: the capture trigger is its only writer.
 int64 insert_row(history_row& row) {
   Relation rel = table_open(queuecast_relid("changes"), RowExclusiveLock);
-  if (RelationGetDescr(rel)->natts != history_columns) {
-    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-                    errmsg("queuecast: table queuecast.changes has %d columns, expected %d",
-                           RelationGetDescr(rel)->natts, history_columns),
-                    errhint("Do not alter queuecast.changes; re-create the extension.")));
-  }
+  const layout& columns = layout_of(rel);
   int64 seq = nextval_internal(queuecast_relid("changes_seq"), false);
   row.values[col_seq] = Int64GetDatum(seq);
   row.values[col_committed_at] = TimestampTzGetDatum(commit_timestamp());
 
-  HeapTuple tuple = heap_form_tuple(RelationGetDescr(rel), row.values, row.nulls);
+  Datum* values = (Datum*)palloc0(columns.natts * sizeof(Datum));
+  bool* nulls = (bool*)palloc(columns.natts * sizeof(bool));
+  for (int i = 0; i < columns.natts; ++i) nulls[i] = true;  // dropped or a site's own column
+  for (int c = 0; c < history_columns; ++c) {
+    values[columns.attnum[c] - 1] = row.values[c];
+    nulls[columns.attnum[c] - 1] = row.nulls[c];
+  }
+  HeapTuple tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+  pfree(values);
+  pfree(nulls);
   simple_heap_insert(rel, tuple);
 
   ResultRelInfo result_rel;
@@ -152,40 +206,6 @@ int64 insert_row(history_row& row) {
   return seq;
 }
 
-// Prepares sql once and keeps the plan for the backend's lifetime; PostgreSQL
-// revalidates it if the extension is re-created.
-SPIPlanPtr prepared(SPIPlanPtr* slot, const char* sql, int nargs, Oid* types) {
-  if (*slot == nullptr) {
-    SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
-    if (plan == nullptr) {
-      elog(ERROR, "queuecast: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-    }
-    SPI_keepplan(plan);
-    *slot = plan;
-  }
-  return *slot;
-}
-
-// Runs one statement on the marker table as the extension's owner, so that a
-// writer allowed to TRUNCATE needs no privilege on queuecast.truncations. On
-// ERROR, transaction abort restores the user id and security context.
-void run_marker_statement(SPIPlanPtr* slot, const char* sql, Oid type, Datum value, int expected) {
-  Oid saved_user;
-  int saved_context;
-  GetUserIdAndSecContext(&saved_user, &saved_context);
-  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(queuecast_relid("truncations")));
-  if (!HeapTupleIsValid(tuple)) elog(ERROR, "queuecast: cache lookup failed for truncations");
-  Oid owner = ((Form_pg_class)GETSTRUCT(tuple))->relowner;
-  ReleaseSysCache(tuple);
-  SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "queuecast: SPI_connect failed");
-  SPIPlanPtr plan = prepared(slot, sql, 1, &type);
-  int rc = SPI_execute_plan(plan, &value, nullptr, false, 0);
-  if (rc != expected) elog(ERROR, "queuecast: %s failed: %s", sql, SPI_result_code_string(rc));
-  SPI_finish();
-  SetUserIdAndSecContext(saved_user, saved_context);
-}
-
 }  // namespace
 
 void prepare_history_row(const change& c, history_row& row) {
@@ -196,19 +216,8 @@ std::int64_t insert_history_row(history_row& row) {
   return pg_call([&] { return insert_row(row); });
 }
 
-void queue_truncate_marker(const char* relname) {
-  pg_call([&] {
-    run_marker_statement(&insert_marker_plan,
-                         "INSERT INTO queuecast.truncations (relname) VALUES ($1)", TEXTOID,
-                         CStringGetTextDatum(relname), SPI_OK_INSERT);
-  });
-}
-
-void delete_truncate_marker(ItemPointer tid) {
-  pg_call([&] {
-    run_marker_statement(&delete_marker_plan, "DELETE FROM queuecast.truncations WHERE ctid = $1",
-                         TIDOID, PointerGetDatum(tid), SPI_OK_DELETE);
-  });
+void register_history_layout_invalidation() {
+  CacheRegisterRelcacheCallback(invalidate_layout, 0);
 }
 
 }  // namespace queuecast

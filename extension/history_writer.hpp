@@ -1,8 +1,8 @@
 // Writing history rows into queuecast.changes.
 //
-// A row is prepared (JSON parsed into jsonb, texts built) before the caller
-// enters the commit order, and only drawing the seq and inserting happen
-// inside it: everything in between is serialised across all writers.
+// A row is prepared (texts built) before the caller enters the commit order,
+// and only drawing the seq and inserting happen inside it: everything in
+// between is serialised across all writers.
 #pragma once
 
 #include <cstdint>
@@ -12,9 +12,26 @@
 
 namespace queuecast {
 
-constexpr int history_columns = 13;
+// The columns the capture fills, found by name in queuecast.changes (a site
+// may have added nullable columns of its own; the order does not matter).
+enum history_column {
+  col_seq,
+  col_topic,
+  col_entity,
+  col_key,
+  col_op,
+  col_old_status,
+  col_new_status,
+  col_data,
+  col_old_data,
+  col_txid,
+  col_committed_at,
+  col_role_name,
+  col_application_name,
+  history_columns
+};
 
-// The column values of one history row, in queuecast.changes column order.
+// The values of one history row, by history_column.
 struct history_row {
   Datum values[history_columns];
   bool nulls[history_columns];
@@ -28,11 +45,7 @@ void prepare_history_row(const change& c, history_row& row);
 // commit-order lock). Returns the seq. May throw pg_error.
 std::int64_t insert_history_row(history_row& row);
 
-// Records a TRUNCATE of relation `relname` as a marker row, whose deferred
-// trigger writes the history row at commit. May throw.
-void queue_truncate_marker(const char* relname);
-
-// Deletes the marker row that carried a TRUNCATE to commit time. May throw.
-void delete_truncate_marker(ItemPointer tid);
+// Drops the cached column layout when queuecast.changes changes; once from _PG_init.
+void register_history_layout_invalidation();
 
 }  // namespace queuecast

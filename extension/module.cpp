@@ -1,6 +1,7 @@
 // Module entry: PG_MODULE_MAGIC and the callbacks registered at load time.
 #include "column_cache.hpp"
 #include "commit_order.hpp"
+#include "history_writer.hpp"
 #include "pg.hpp"
 
 extern "C" {
@@ -12,6 +13,7 @@ PGDLLEXPORT void _PG_init(void);
 void _PG_init(void) {
   queuecast::register_commit_order_callbacks();
   queuecast::register_column_cache_invalidation();
+  queuecast::register_history_layout_invalidation();
 }
 
 }  // extern "C"

@@ -14,7 +14,6 @@ extern "C" {
 #include "commands/async.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"

@@ -3,6 +3,8 @@
 # summary line per suite. Each suite is a `run.sh` in its folder that creates
 # its own database, so suites cannot disturb each other:
 #   tests/sql        pgTAP suites (pg_prove)
+#   tests/security   privileges and attacks, as real non-superuser login roles
+#   tests/lifecycle  pg_dump/pg_restore round trip and extension upgrades
 #   tests/extension  capture invariants with real concurrent connections
 #   tests/daemon     queuecastd unit and integration tests
 #   tests/web        the JavaScript client and the dashboard in Chromium
@@ -14,7 +16,7 @@ if [ -z "${QUEUECAST_IN_CLUSTER:-}" ]; then
 fi
 
 suites=("$@")
-[ "${#suites[@]}" -gt 0 ] || suites=(sql extension daemon chaos web)
+[ "${#suites[@]}" -gt 0 ] || suites=(sql security lifecycle extension daemon chaos web)
 declare -a summary
 failed=0
 for suite in "${suites[@]}"; do

@@ -48,7 +48,7 @@ SELECT ok((SELECT tgdeferrable AND tginitdeferred FROM pg_trigger
             WHERE tgname = 'capture' AND tgrelid = 'queuecast.phases'::regclass),
           'capture is deferred to commit (ordering invariant)');
 SELECT ok(queuecast.history_id() IS NOT NULL, 'the history has an identity');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'queuecast'), '0.1.0', 'version');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'queuecast'), '0.2.0', 'version');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,0 +1,200 @@
+-- queuecast 0.1.0 -> 0.2.0: safe to give to an application role.
+--
+-- A fresh CREATE EXTENSION runs queuecast--0.1.0.sql and then this script, so
+-- the upgrade path and a new install are the same path (tested both ways).
+--
+--   * Group roles and grants: a role granted queuecast_worker, _operator,
+--     _reader or _writer can do that job and nothing more (docs/security.md).
+--   * Every function pins search_path; the API functions that change the
+--     queue are SECURITY DEFINER, so callers need no table privileges.
+--   * TRUNCATE capture keeps its marker in backend memory: no SQL runs as the
+--     extension's owner on a caller's behalf (queuecast.truncations is gone).
+--   * The NOTIFY payload carries no row data (the library sends v2 payloads).
+--   * pg_dump / pg_restore: a restored retention row replaces the fresh one,
+--     and identity sequences are dumped.
+\echo Use "ALTER EXTENSION queuecast UPDATE TO '0.2.0'" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- TRUNCATE capture without a marker table
+------------------------------------------------------------------------------
+
+DROP TABLE queuecast.truncations;
+
+------------------------------------------------------------------------------
+-- Dump and restore
+------------------------------------------------------------------------------
+
+-- CREATE EXTENSION inserts a fresh retention row; a restore then copies the
+-- dumped one in. The dumped row (history_id, pruned_through) describes the
+-- restored history, so it replaces the fresh one. ENABLE ALWAYS: it must fire
+-- under session_replication_role = replica too, which restores use.
+CREATE FUNCTION queuecast._retention_row_replaces() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM queuecast.retention;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER restored_row_replaces BEFORE INSERT ON queuecast.retention
+    FOR EACH ROW EXECUTE FUNCTION queuecast._retention_row_replaces();
+ALTER TABLE queuecast.retention ENABLE ALWAYS TRIGGER restored_row_replaces;
+
+-- Without these a restored database hands out ids that restored rows hold.
+SELECT pg_catalog.pg_extension_config_dump('queuecast.phases_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('queuecast.workflows_id_seq', '');
+
+------------------------------------------------------------------------------
+-- Is capture on? (the daemon's /readyz asks)
+------------------------------------------------------------------------------
+
+-- One row per captured table. Capture is off for a table when one of its
+-- triggers is disabled, missing, or set to fire only for replication. A
+-- session with session_replication_role = replica is not captured either;
+-- that is a per-session setting this function cannot see.
+CREATE FUNCTION queuecast.capture_status()
+RETURNS TABLE (table_name text, capture_enabled boolean, detail text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'queuecast.' || t.name,
+           count(tg.oid) = 2 AND coalesce(bool_and(tg.tgenabled IN ('O', 'A')), false),
+           CASE
+               WHEN count(tg.oid) < 2 THEN
+                   'a capture trigger is missing: changes are not recorded; re-create the extension'
+               WHEN bool_or(tg.tgenabled = 'D') THEN
+                   'capture is disabled: changes are not recorded; run ALTER TABLE queuecast.'
+                   || t.name || ' ENABLE TRIGGER capture, ENABLE TRIGGER capture_truncate'
+               WHEN bool_or(tg.tgenabled = 'R') THEN
+                   'capture fires only in replica sessions: changes are not recorded; run ALTER TABLE queuecast.'
+                   || t.name || ' ENABLE TRIGGER capture, ENABLE TRIGGER capture_truncate'
+               ELSE 'capturing'
+           END
+      FROM unnest(ARRAY['queues', 'workflows', 'phases']) AS t(name)
+      JOIN pg_namespace n ON n.nspname = 'queuecast'
+      LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name
+      LEFT JOIN pg_trigger tg ON tg.tgrelid = c.oid AND tg.tgname IN ('capture', 'capture_truncate')
+     GROUP BY t.name
+     ORDER BY t.name
+$$;
+
+------------------------------------------------------------------------------
+-- Every function pins search_path: no caller's schema can shadow an operator
+-- or function they use. Those that change the queue run as the owner.
+------------------------------------------------------------------------------
+
+ALTER FUNCTION queuecast.capture() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast._require_queue(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast._lock_phase(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast._illegal_transition(queuecast.phases, text)
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast._advance_workflow(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.current_seq() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.phase_json(queuecast.phases) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.workflow_json(queuecast.workflows) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.phase_status_rank(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.workflow_status_rank(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.snapshot(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.workflows_snapshot() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.history(text, text, bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.phase_history(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.workflow_history(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.phase_timeline(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.history_id() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.resumable_from() SET search_path = pg_catalog, pg_temp;
+
+ALTER FUNCTION queuecast.create_queue(text, text)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.pause(text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.resume(text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.enqueue(text, text, jsonb, integer, bigint, integer, integer)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.create_workflow(text, text, text[], jsonb)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.claim(text, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.complete(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.fail(bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.retry(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.cancel(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION queuecast.prune(interval, bigint)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+------------------------------------------------------------------------------
+-- Roles. Group roles (NOLOGIN) shared by every database of the cluster that
+-- has queuecast; a site grants them to its login roles:
+--   queuecast_reader    snapshots, history, capture_status (the daemon)
+--   queuecast_worker    enqueue, create_workflow, claim, complete, fail, retry
+--   queuecast_operator  create_queue, pause, resume, cancel, retry, prune; reads
+--   queuecast_writer    plain INSERT/UPDATE/DELETE on queues, workflows and
+--                       phases (captured like the API); reads
+-- Nobody but the owner writes history, changes_seq or retention.
+------------------------------------------------------------------------------
+
+DO $roles$
+DECLARE
+    v_role text;
+BEGIN
+    FOREACH v_role IN ARRAY ARRAY['queuecast_reader', 'queuecast_worker', 'queuecast_operator',
+                                  'queuecast_writer'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = v_role) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', v_role);
+        ELSIF EXISTS (SELECT FROM pg_catalog.pg_roles
+                       WHERE rolname = v_role
+                         AND (rolcanlogin OR rolsuper OR rolcreaterole OR rolcreatedb
+                              OR rolreplication OR rolbypassrls)) THEN
+            -- Someone made a role of that name that is more than a group:
+            -- granting it our privileges would hand them to whoever it is.
+            RAISE EXCEPTION 'role "%" exists and is not a plain NOLOGIN group role', v_role
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'queuecast grants privileges to this role name; drop or rename that role first.';
+        END IF;
+    END LOOP;
+END $roles$;
+
+REVOKE ALL ON SCHEMA queuecast FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA queuecast FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA queuecast FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA queuecast FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA queuecast
+    TO queuecast_reader, queuecast_worker, queuecast_operator, queuecast_writer;
+
+GRANT SELECT ON queuecast.queues, queuecast.workflows, queuecast.phases, queuecast.changes,
+                queuecast.retention
+    TO queuecast_reader;
+GRANT EXECUTE ON FUNCTION
+    queuecast.current_seq(),
+    queuecast.phase_json(queuecast.phases),
+    queuecast.workflow_json(queuecast.workflows),
+    queuecast.phase_status_rank(text),
+    queuecast.workflow_status_rank(text),
+    queuecast.snapshot(text),
+    queuecast.workflows_snapshot(),
+    queuecast.history(text, text, bigint),
+    queuecast.phase_history(bigint),
+    queuecast.workflow_history(bigint),
+    queuecast.phase_timeline(bigint),
+    queuecast.history_id(),
+    queuecast.resumable_from(),
+    queuecast.capture_status()
+    TO queuecast_reader;
+
+GRANT EXECUTE ON FUNCTION
+    queuecast.enqueue(text, text, jsonb, integer, bigint, integer, integer),
+    queuecast.create_workflow(text, text, text[], jsonb),
+    queuecast.claim(text, text),
+    queuecast.complete(bigint),
+    queuecast.fail(bigint, text),
+    queuecast.retry(bigint)
+    TO queuecast_worker;
+
+GRANT EXECUTE ON FUNCTION
+    queuecast.create_queue(text, text),
+    queuecast.pause(text),
+    queuecast.resume(text),
+    queuecast.cancel(bigint),
+    queuecast.retry(bigint),
+    queuecast.prune(interval, bigint)
+    TO queuecast_operator;
+GRANT queuecast_reader TO queuecast_operator;
+
+GRANT INSERT, UPDATE, DELETE ON queuecast.queues, queuecast.workflows, queuecast.phases
+    TO queuecast_writer;
+GRANT USAGE ON SEQUENCE queuecast.phase_position_seq TO queuecast_writer;
+GRANT queuecast_reader TO queuecast_writer;
