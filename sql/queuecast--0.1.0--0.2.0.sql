@@ -26,11 +26,23 @@ DROP TABLE queuecast.truncations;
 
 -- CREATE EXTENSION inserts a fresh retention row; a restore then copies the
 -- dumped one in. The dumped row (history_id, pruned_through) describes the
--- restored history, so it replaces the fresh one. ENABLE ALWAYS: it must fire
--- under session_replication_role = replica too, which restores use.
+-- restored history, so it replaces the fresh one.
+--
+-- Only a restore inserts into this table, and a restore must run with
+-- session_replication_role = replica: otherwise the capture triggers record
+-- every restored row again as a new change, before or among the restored
+-- history. That cannot be undone here, but it must not pass silently: the
+-- restore fails loudly with what to do. ENABLE ALWAYS: it must fire in
+-- replica sessions too.
 CREATE FUNCTION queuecast._retention_row_replaces() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF current_setting('session_replication_role') <> 'replica' THEN
+        RAISE EXCEPTION 'queuecast data must be restored with session_replication_role = replica'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Without it, every restored row is captured again as a new change and the restored history is not the original.',
+                  HINT = 'Drop this database, create it again, and restore with PGOPTIONS=''-c session_replication_role=replica'' pg_restore ... (or psql -f for a plain dump); see docs/security.md.';
+    END IF;
     DELETE FROM queuecast.retention;
     RETURN NEW;
 END $$;
