@@ -6,6 +6,12 @@
 #     complete and sometimes fail them, and a supervisor that pauses and
 #     resumes the queue now and then - all through the SQL API
 #   - queuecastd on QUEUECAST_LISTEN (default 127.0.0.1:8080)
+# On the throwaway cluster every part logs in as its own non-superuser role,
+# set up as docs/security.md recommends: the producer as demo_app
+# (queuecast_worker + queuecast_writer), the workers as demo_worker
+# (queuecast_worker), the supervisor as demo_operator (queuecast_operator) and
+# queuecastd as demo_dashboard (queuecast_reader). With QUEUECAST_DATABASE they
+# all use the user of that URL.
 # Ctrl-C stops everything and removes the throwaway cluster.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,9 +50,29 @@ fi
 psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS queuecast" \
   -c "SELECT queuecast.create_queue('default', 'the demo queue')" >/dev/null
 
-"$here/producer.sh" & pids+=($!)
-for n in $(seq "$workers"); do "$here/worker.sh" "worker-$n" & pids+=($!); done
-"$here/supervisor.sh" & pids+=($!)
+if [ -n "$tmp" ]; then
+  command psql -X -q -v ON_ERROR_STOP=1 \
+    -c "CREATE ROLE demo_app LOGIN IN ROLE queuecast_worker, queuecast_writer" \
+    -c "CREATE ROLE demo_worker LOGIN IN ROLE queuecast_worker" \
+    -c "CREATE ROLE demo_operator LOGIN IN ROLE queuecast_operator" \
+    -c "CREATE ROLE demo_dashboard LOGIN IN ROLE queuecast_reader"
+  as_role() {
+    local role="$1"
+    shift
+    PGUSER="$role" "$@"
+  }
+  database="host=$PGHOST port=$PGPORT user=demo_dashboard dbname=demo"
+  echo "demo: producer, workers, supervisor and queuecastd log in as non-superuser roles"
+else
+  as_role() {
+    shift
+    "$@"
+  }
+fi
+
+as_role demo_app "$here/producer.sh" & pids+=($!)
+for n in $(seq "$workers"); do as_role demo_worker "$here/worker.sh" "worker-$n" & pids+=($!); done
+as_role demo_operator "$here/supervisor.sh" & pids+=($!)
 
 "$root/build/queuecastd" --database "$database" --listen "$listen" & pids+=($!)
 for _ in $(seq 50); do curl -sf "http://$listen/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
