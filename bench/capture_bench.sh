@@ -3,6 +3,8 @@
 # with pgbench in one run against three databases of one throwaway cluster:
 #   bare     - the capture triggers disabled (no history, no NOTIFY)
 #   capture  - queuecast's C++ capture
+#   capture010 - the same with the 0.1.0 release (SQL and library, built from
+#              git history), so a change's cost is measured in the same run
 #   plpgsql  - the hand-written alternative with the same commit-order
 #              guarantee: a deferred PL/pgSQL constraint trigger taking an
 #              advisory xact lock, inserting row_to_json() history, pg_notify()
@@ -32,33 +34,39 @@ run_pgbench() {  # db clients -> tps
 setup_db() {  # db kind
   local db="$1" kind="$2"
   pgcluster_psql -d postgres -c "CREATE DATABASE $db"
+  local version=""
+  [ "$kind" = capture010 ] && version="VERSION '0.1.0'"
   pgcluster_psql -d "$db" <<SQL
-CREATE EXTENSION queuecast;
+CREATE EXTENSION queuecast $version;
 SELECT queuecast.create_queue('bench');
 INSERT INTO queuecast.phases (queue, title) SELECT 'bench', 'phase ' || g FROM generate_series(1, $rows) g;
 SQL
   case "$kind" in
     bare) pgcluster_psql -d "$db" -c "ALTER TABLE queuecast.phases DISABLE TRIGGER capture" ;;
     plpgsql) pgcluster_psql -d "$db" -f "$here/plpgsql_capture.sql" ;;
+    capture010)
+      pgcluster_psql -d "$db" -c "CREATE OR REPLACE FUNCTION queuecast.capture() RETURNS trigger
+        AS '$old_library', 'queuecast_capture' LANGUAGE C"
+      ;;
   esac
   pgcluster_psql -d "$db" -c "VACUUM ANALYZE"
 }
 
-measure() {  # label synchronous_commit clients -> prints "label bare capture plpgsql" medians
+measure() {  # label synchronous_commit clients -> prints "label bare capture capture010 plpgsql" medians
   local label="$1" sync="$2" clients="$3"
   local kind
-  for kind in bare capture plpgsql; do
+  for kind in $kinds; do
     pgcluster_psql -d postgres -c "ALTER DATABASE $kind SET synchronous_commit = $sync"
     : >"$tmp/$kind.tps"
   done
   local round
   for round in $(seq "$rounds"); do
-    for kind in bare capture plpgsql; do
+    for kind in $kinds; do
       run_pgbench "$kind" "$clients" >>"$tmp/$kind.tps"
     done
   done
   printf '%s' "$label"
-  for kind in bare capture plpgsql; do
+  for kind in $kinds; do
     printf ' %s' "$(sort -n "$tmp/$kind.tps" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')"
   done
   echo
@@ -66,12 +74,15 @@ measure() {  # label synchronous_commit clients -> prints "label bare capture pl
 
 # fsync on (test clusters turn it off): with synchronous_commit=on every
 # commit really waits for its WAL flush, as in production.
+kinds="bare capture capture010 plpgsql"
+old_library="$("$here/../tools/build-release-library.sh" 0.1.0 "$tmp/v010")"
+chmod 755 "$tmp"  # the server (user postgres when we are root) loads it from here
 pgcluster_start "$tmp/cluster" "fsync = on" "max_wal_size = 4GB" "checkpoint_timeout = 30min"
 cat >"$tmp/update.sql" <<SQL
 \\set id random(1, $rows)
 UPDATE queuecast.phases SET attempts = attempts + 1, updated_at = now() WHERE id = :id;
 SQL
-for kind in bare capture plpgsql; do setup_db "$kind" "$kind"; done
+for kind in $kinds; do setup_db "$kind" "$kind"; done
 
 echo "pgbench: ${seconds}s x ${rounds} rounds, clients: ${client_counts}, single-row UPDATE (median tps)"
 results=()
@@ -86,6 +97,7 @@ done
 # Sanity: the capture database really captured (one history row per UPDATE).
 captured="$(psql -X -Atq -d capture -c "SELECT count(*) FROM queuecast.changes WHERE op = 'UPDATE'")"
 alt_captured="$(psql -X -Atq -d plpgsql -c "SELECT count(*) FROM bench_history")"
-echo "history rows: capture=$captured plpgsql=$alt_captured"
+old_captured="$(psql -X -Atq -d capture010 -c "SELECT count(*) FROM queuecast.changes WHERE op = 'UPDATE'")"
+echo "history rows: capture=$captured capture010=$old_captured plpgsql=$alt_captured"
 
-python3 "$here/write_results.py" capture "$seconds" "$rounds" "${client_counts// /,}" "$captured" "$alt_captured" "${results[@]}"
+python3 "$here/write_results.py" capture "$seconds" "$rounds" "${client_counts// /,}" "$captured,$old_captured" "$alt_captured" "${results[@]}"

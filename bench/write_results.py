@@ -4,7 +4,7 @@
 A section lives between <!-- NAME:begin --> and <!-- NAME:end --> markers;
 it is replaced when present and appended otherwise.
 
-    write_results.py capture SECONDS ROUNDS CLIENTS CAPTURED ALT_CAPTURED "LABEL BARE CAPTURE PLPGSQL"...
+    write_results.py capture SECONDS ROUNDS CLIENTS CAPTURED,CAPTURED_010 ALT_CAPTURED "LABEL BARE CAPTURE CAPTURE_010 PLPGSQL"...
 """
 import datetime
 import os
@@ -18,30 +18,35 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 def capture_section(args):
     seconds, rounds, clients, captured, alt_captured = args[:5]
     rows = [line.split() for line in args[5:]]
+    captured, captured_010 = captured.split(",")
     out = [
-        "## Capture overhead (issue 2)",
+        "## Capture overhead",
         "",
         f"Measured {datetime.date.today().isoformat()} on {platform.node()} "
         f"({os.cpu_count()} cores) by `bench/capture_bench.sh {seconds} {rounds} \"{clients.replace(',', ' ')}\"`: "
         f"pgbench with {clients.replace(',', ' and ')} clients (`-j 2 -M prepared`), single-row `UPDATE` of `queuecast.phases` "
         f"(10 000 rows), {seconds} s runs, median of {rounds} alternating rounds. "
-        "Throughput in transactions per second; ratios are against `bare` of the same run.",
+        "Throughput in transactions per second; ratios are against `bare` of the same run. "
+        "`capture 0.1.0` is the previous release (its SQL and its library, built from git history) "
+        "in the same run, so the last change's cost is the difference of the two ratio columns.",
         "",
-        "| clients, setting | bare tps | capture tps | PL/pgSQL tps | capture / bare | capture / PL/pgSQL |",
-        "|---|---|---|---|---|---|",
+        "| clients, setting | bare tps | capture tps | capture 0.1.0 tps | PL/pgSQL tps | capture / bare | "
+        "0.1.0 / bare | capture / PL/pgSQL |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for label, bare, cap, plpg in rows:
-        bare_f, cap_f, plpg_f = float(bare), float(cap), float(plpg)
+    for label, bare, cap, old, plpg in rows:
+        bare_f, cap_f, old_f, plpg_f = float(bare), float(cap), float(old), float(plpg)
         out.append(
-            f"| {label.replace(',', ', ')} | {bare_f:.0f} | {cap_f:.0f} | {plpg_f:.0f} | "
-            f"{cap_f / bare_f:.2f} | {cap_f / plpg_f:.2f} |"
+            f"| {label.replace(',', ', ')} | {bare_f:.0f} | {cap_f:.0f} | {old_f:.0f} | {plpg_f:.0f} | "
+            f"{cap_f / bare_f:.2f} | {old_f / bare_f:.2f} | {cap_f / plpg_f:.2f} |"
         )
     out += [
         "",
         "Targets (CPU-bound: `synchronous_commit=off`, 4 clients on 2 cores): capture / bare >= 0.70, "
         "capture / PL/pgSQL >= 1.5. The 16-client rows show how the commit-order lock behaves "
         "under more contention.",
-        f"History rows written during the run: capture {captured}, PL/pgSQL {alt_captured}.",
+        f"History rows written during the run: capture {captured}, capture 0.1.0 {captured_010}, "
+        f"PL/pgSQL {alt_captured}.",
         "The cluster runs with `fsync=on`: with `synchronous_commit=on` each commit waits for "
         "its WAL flush, and capturing transactions hold the commit-order lock during that wait "
         "(see docs/capture.md, \"Costs\").",

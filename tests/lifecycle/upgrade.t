@@ -9,8 +9,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/../security/tap.sh"
 : "${LIFECYCLE_TMP:?run through tests/lifecycle/run.sh}"
 repo="$(cd "$here/../.." && pwd)"
-# The last commit whose queuecast.control says default_version = '0.1.0'.
-v010_commit=da0a9f4cf72c3c85bfd9e854a8f879f692c9d6ae
 db=queuecast_upgrade
 q() { sql_as postgres "$db" "$@"; }
 # Only the data half: a refused INSERT still moves the id sequences.
@@ -22,16 +20,10 @@ fingerprint() {
 libdir="$(pg_config --pkglibdir)"
 
 # --- The 0.1.0 library, built from the repository's history.
-old="$LIFECYCLE_TMP/v010"
-mkdir -p "$old"
-if ! git -C "$repo" cat-file -e "$v010_commit^{commit}" 2>/dev/null; then
-  tap_ok 1 "0.1.0 sources in git history" "commit $v010_commit is not in $repo (a shallow clone?): run git fetch --unshallow"
-  tap_done
-  exit 1
-fi
-git -C "$repo" archive "$v010_commit" Makefile queuecast.control extension | tar -x -C "$old"
-out=$(make -C "$old" -j2 queuecast.so 2>&1)
-tap_ok $? "the 0.1.0 library builds from commit ${v010_commit:0:7}" "$(tail -5 <<<"$out")"
+out=$("$repo/tools/build-release-library.sh" 0.1.0 "$LIFECYCLE_TMP/v010" 2>&1)
+tap_ok $? "the 0.1.0 library builds from git history" "$out"
+[ -f "$out" ] || { tap_done; exit 1; }
+old_library="$out"
 
 # Swapping the installed library: a rename, so backends that have the old
 # file mapped keep it; new connections load the new one.
@@ -40,7 +32,7 @@ use_library() {
   cp "$1" "$libdir/.queuecast.so.swap" && mv -f "$libdir/.queuecast.so.swap" "$libdir/queuecast.so"
 }
 trap 'use_library "$LIFECYCLE_TMP/current.so"' EXIT
-use_library "$old/queuecast.so"
+use_library "$old_library"
 
 sql_as postgres postgres "DROP DATABASE IF EXISTS $db" "CREATE DATABASE $db" >/dev/null
 tap_is "$(q "CREATE EXTENSION queuecast VERSION '0.1.0'" "SELECT extversion FROM pg_extension WHERE extname = 'queuecast'")" \
