@@ -1,6 +1,8 @@
 #include "config.hpp"
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -22,10 +24,43 @@ clients (protocol: docs/protocol.md). Every flag has an environment variable.
   --listen HOST:PORT      address for HTTP and WebSocket (default 127.0.0.1:8080)
                                                                    [QUEUECAST_LISTEN]
   --log-level LEVEL       debug, info, warn or error (default info) [QUEUECAST_LOG_LEVEL]
-  --token TOKEN           require this token: a first message {"type":"hello","token":...}
-                          or Sec-WebSocket-Protocol "queuecast.v1, token.TOKEN"
-                          (default: no authentication)              [QUEUECAST_TOKEN]
-  --max-clients N         WebSocket connections at most (default 20000) [QUEUECAST_MAX_CLIENTS]
+
+Credentials (docs/security.md; default: none, everything open - bind to loopback).
+A client sends one as its first WebSocket message {"type":"hello","token":...},
+as Sec-WebSocket-Protocol "queuecast.v1, token.<token>", or for HTTP as
+"Authorization: Bearer <token>". Never in a URL.
+  --token TOKEN           a static token with full access          [QUEUECAST_TOKEN]
+  --token-file FILE       the same, read from FILE (keeps it off the command line)
+                                                                   [QUEUECAST_TOKEN_FILE]
+  --jwt-secret-file FILE  accept HS256 JWTs signed with the secret in FILE
+                          (re-read on SIGHUP)                      [QUEUECAST_JWT_SECRET_FILE]
+                          or the secret itself in              [QUEUECAST_JWT_SECRET]
+  --jwks-file FILE        accept RS256/ES256 JWTs signed by a key in this JWKS
+                          file (re-read on SIGHUP)                 [QUEUECAST_JWKS_FILE]
+  --jwt-audience AUD      require this "aud" claim                 [QUEUECAST_JWT_AUDIENCE]
+  --jwt-issuer ISS        require this "iss" claim                 [QUEUECAST_JWT_ISSUER]
+  --auth-timeout SECONDS  close WebSockets that have not authenticated by then
+                          (default 5)                              [QUEUECAST_AUTH_TIMEOUT]
+  --allowed-origins LIST  comma-separated browser origins that may connect, e.g.
+                          https://ops.example.com; "*" any (default: only the
+                          origin of the daemon's own address)      [QUEUECAST_ALLOWED_ORIGINS]
+  --allowed-hosts LIST    comma-separated names accepted in the Host header
+                          (default: any; loopback names only when --listen is a
+                          loopback address)                        [QUEUECAST_ALLOWED_HOSTS]
+  --admin-listen HOST:PORT  serve /healthz, /readyz and /metrics here without
+                          credentials (a private interface); they then leave --listen
+                                                                   [QUEUECAST_ADMIN_LISTEN]
+  --tls-cert FILE, --tls-key FILE  serve https:// and wss:// with this PEM
+                          certificate chain and key (re-read on SIGHUP)
+                                                    [QUEUECAST_TLS_CERT, QUEUECAST_TLS_KEY]
+
+Limits:
+  --max-clients N         WebSocket connections at most (default 20000; the
+                          open-file limit is raised to fit)         [QUEUECAST_MAX_CLIENTS]
+  --max-http-connections N  plain HTTP connections at once (default 1024)
+                                                                   [QUEUECAST_MAX_HTTP_CONNECTIONS]
+  --max-connections-per-ip N  connections from one address (default 1024)
+                                                                   [QUEUECAST_MAX_CONNECTIONS_PER_IP]
   --max-queue N           delta frames waiting for one client before it is closed
                           with code 4001 (default 1024)             [QUEUECAST_MAX_QUEUE]
   --max-message-bytes N   largest client message; larger closes with 1009
@@ -61,18 +96,54 @@ std::size_t to_count(const std::string& flag, const std::string& value, std::siz
   }
 }
 
-void set_listen(config& c, const std::string& value) {
+void parse_host_port(const std::string& flag, const std::string& value, std::string& host,
+                     std::uint16_t& port) {
   auto colon = value.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    throw std::invalid_argument("--listen needs HOST:PORT, e.g. 127.0.0.1:8080, got '" + value +
+    throw std::invalid_argument(flag + " needs HOST:PORT, e.g. 127.0.0.1:8080, got '" + value +
                                 "'");
   }
-  c.listen_host = value.substr(0, colon);
-  if (c.listen_host.front() == '[' && c.listen_host.back() == ']') {
-    c.listen_host = c.listen_host.substr(1, c.listen_host.size() - 2);
+  host = value.substr(0, colon);
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  port = static_cast<std::uint16_t>(to_count(flag + " port", value.substr(colon + 1), 1, 65535));
+}
+
+void set_listen(config& c, const std::string& value) {
+  parse_host_port("--listen", value, c.listen_host, c.listen_port);
+}
+
+void set_admin_listen(config& c, const std::string& value) {
+  parse_host_port("--admin-listen", value, c.admin_host, c.admin_port);
+}
+
+// The whole content of a secret file, without a trailing newline.
+std::string read_secret_file(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument(flag + ": cannot read '" + path + "'");
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.pop_back();
+  if (content.empty()) throw std::invalid_argument(flag + ": '" + path + "' is empty");
+  return content;
+}
+
+std::vector<std::string> split_list(const std::string& value) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    auto comma = value.find(',', start);
+    std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) items.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
   }
-  c.listen_port =
-      static_cast<std::uint16_t>(to_count("--listen port", value.substr(colon + 1), 1, 65535));
+  return items;
+}
+
+void require_file(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument(flag + ": cannot read '" + path + "'");
 }
 
 using setter = std::function<void(config&, const std::string&)>;
@@ -90,10 +161,66 @@ const std::map<std::string, std::pair<const char*, setter>>& options() {
                                         "'");
         }}},
       {"--token", {"QUEUECAST_TOKEN", [](config& c, const std::string& v) { c.token = v; }}},
+      {"--token-file",
+       {"QUEUECAST_TOKEN_FILE",
+        [](config& c, const std::string& v) { c.token = read_secret_file("--token-file", v); }}},
+      {"--jwt-secret",
+       {"QUEUECAST_JWT_SECRET", [](config& c, const std::string& v) { c.jwt_secret = v; }}},
+      {"--jwt-secret-file",
+       {"QUEUECAST_JWT_SECRET_FILE",
+        [](config& c, const std::string& v) {
+          require_file("--jwt-secret-file", v);
+          c.jwt_secret_file = v;
+        }}},
+      {"--jwks-file",
+       {"QUEUECAST_JWKS_FILE",
+        [](config& c, const std::string& v) {
+          require_file("--jwks-file", v);
+          c.jwks_file = v;
+        }}},
+      {"--jwt-audience",
+       {"QUEUECAST_JWT_AUDIENCE", [](config& c, const std::string& v) { c.jwt_audience = v; }}},
+      {"--jwt-issuer",
+       {"QUEUECAST_JWT_ISSUER", [](config& c, const std::string& v) { c.jwt_issuer = v; }}},
+      {"--auth-timeout",
+       {"QUEUECAST_AUTH_TIMEOUT",
+        [](config& c, const std::string& v) {
+          c.auth_timeout = std::chrono::seconds(to_count("--auth-timeout", v, 1, 3600));
+        }}},
+      {"--allowed-origins",
+       {"QUEUECAST_ALLOWED_ORIGINS",
+        [](config& c, const std::string& v) { c.allowed_origins = split_list(v); }}},
+      {"--allowed-hosts",
+       {"QUEUECAST_ALLOWED_HOSTS",
+        [](config& c, const std::string& v) { c.allowed_hosts = split_list(v); }}},
+      {"--admin-listen", {"QUEUECAST_ADMIN_LISTEN", set_admin_listen}},
+      {"--tls-cert",
+       {"QUEUECAST_TLS_CERT",
+        [](config& c, const std::string& v) {
+          require_file("--tls-cert", v);
+          c.tls_cert_file = v;
+        }}},
+      {"--tls-key",
+       {"QUEUECAST_TLS_KEY",
+        [](config& c, const std::string& v) {
+          require_file("--tls-key", v);
+          c.tls_key_file = v;
+        }}},
+      {"--max-http-connections",
+       {"QUEUECAST_MAX_HTTP_CONNECTIONS",
+        [](config& c, const std::string& v) {
+          c.max_http_connections = to_count("--max-http-connections", v, 1, 1000000);
+        }}},
+      {"--max-connections-per-ip",
+       {"QUEUECAST_MAX_CONNECTIONS_PER_IP",
+        [](config& c, const std::string& v) {
+          c.max_connections_per_ip = to_count("--max-connections-per-ip", v, 1, 1000000);
+        }}},
       {"--max-clients",
        {"QUEUECAST_MAX_CLIENTS",
         [](config& c, const std::string& v) {
           c.max_clients = to_count("--max-clients", v, 1, 1000000);
+          c.max_clients_given = true;
         }}},
       {"--max-queue",
        {"QUEUECAST_MAX_QUEUE",
@@ -151,6 +278,9 @@ std::variant<config, show_help, config_error> parse_config(int argc, char** argv
         value = argv[++i];
       }
       option->second.second(c, value);
+    }
+    if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+      throw std::invalid_argument("--tls-cert and --tls-key go together: give both or neither");
     }
     if (c.database.empty()) {
       throw std::invalid_argument(

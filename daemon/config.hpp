@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "util/log.hpp"
 
@@ -14,9 +15,32 @@ struct config {
   std::string database;  // libpq conninfo or URL
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
+  // Health, readiness and metrics without credentials, for a private
+  // interface; empty: they are served on --listen behind the gate.
+  std::string admin_host;
+  std::uint16_t admin_port = 0;
   log_level level = log_level::info;
-  std::string token;  // empty: no authentication
+  // Credentials (docs/security.md). All empty: no authentication.
+  std::string token;            // the static token: full access
+  std::string jwt_secret;       // HS256
+  std::string jwt_secret_file;  // re-read on SIGHUP
+  std::string jwks_file;        // RS256/ES256 public keys, re-read on SIGHUP
+  std::string jwt_audience;
+  std::string jwt_issuer;
+  std::chrono::seconds auth_timeout{5};  // unauthenticated WebSockets closed after this
+  // Browsers: Origins allowed to open WebSockets and read data ("*" any;
+  // empty: the origin of the Host the request was sent to). Hosts accepted
+  // in the Host header (empty: any, except loopback names only when
+  // listening on loopback, against DNS rebinding).
+  std::vector<std::string> allowed_origins;
+  std::vector<std::string> allowed_hosts;
+  // TLS: both set serves https:// and wss:// (re-read on SIGHUP).
+  std::string tls_cert_file;
+  std::string tls_key_file;
   std::size_t max_clients = 20000;
+  bool max_clients_given = false;  // set explicitly: never lowered to fit the open-file limit
+  std::size_t max_http_connections = 1024;    // plain HTTP connections at once
+  std::size_t max_connections_per_ip = 1024;  // HTTP and WebSocket, per client address
   std::size_t max_queue = 1024;  // delta frames waiting per client
   std::size_t max_message_bytes = 64 * 1024;
   std::size_t max_subscriptions = 64;  // per connection

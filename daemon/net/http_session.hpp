@@ -1,29 +1,16 @@
-// One HTTP connection: routes plain requests (snapshots, health, metrics,
-// the dashboard's files) and hands WebSocket upgrades to a ws_session.
+// One HTTP connection: reads requests, answers them (http_routes) and hands
+// WebSocket upgrades, once the gate let them through, to a ws_session.
 #pragma once
 
 #include <boost/asio.hpp>
-#include <boost/beast.hpp>
-#include <functional>
-#include <string>
 
-#include "../config.hpp"
-#include "hub.hpp"
+#include "connection_limits.hpp"
+#include "http_routes.hpp"
 
 namespace queuecast {
 
-namespace asio = boost::asio;
-
-class feed;
-
-struct http_context {
-  const config& cfg;
-  store& state;
-  hub& fanout;
-  std::function<bool()> ready;
-  std::function<std::string()> not_ready_reason;
-};
-
-void start_http_session(boost::asio::ip::tcp::socket socket, http_context& context);
+// Serves one accepted connection; the slot is held until it ends.
+void start_http_session(boost::asio::ip::tcp::socket socket, connection_slot slot,
+                        http_context& context, bool admin_listener);
 
 }  // namespace queuecast

@@ -150,6 +150,15 @@ bool hub::is_subscribed(const subscriber_sink* sink, const std::string& topic) c
                      [&](const pending& p) { return p.sink == sink && p.topic == topic; });
 }
 
+std::vector<std::string> hub::topics_of(const subscriber_sink* sink) const {
+  std::vector<std::string> topics;
+  for (const auto& [topic, subs] : topics_)
+    if (subs.count(const_cast<subscriber_sink*>(sink))) topics.push_back(topic);
+  for (const pending& p : pending_)
+    if (p.sink == sink) topics.push_back(p.topic);
+  return topics;
+}
+
 std::size_t hub::subscription_count(const subscriber_sink* sink) const {
   std::size_t n = 0;
   for (const auto& [topic, subs] : topics_) n += subs.count(const_cast<subscriber_sink*>(sink));

@@ -76,6 +76,8 @@ class hub {
   // Subscriptions (granted or waiting) are kept here only; sessions ask.
   bool is_subscribed(const subscriber_sink* sink, const std::string& topic) const;
   std::size_t subscription_count(const subscriber_sink* sink) const;
+  // The topics a sink is subscribed to, granted or waiting.
+  std::vector<std::string> topics_of(const subscriber_sink* sink) const;
   std::map<std::string, std::size_t> counts_by_topic() const;
 
  private:

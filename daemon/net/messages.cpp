@@ -37,9 +37,10 @@ client_message parse_subscribe(const json::object& o, bool subscribe) {
     }
   }
   if (const json::value* since = o.if_contains("since"); since && !since->is_null()) {
-    if (!since->is_int64() && !since->is_uint64())
-      return bad("bad_request", "'since' must be an integer seq", *topic);
-    std::int64_t value = since->to_number<std::int64_t>();
+    // A uint64 above INT64_MAX is no seq: to_number would throw on it.
+    if (!since->is_int64())
+      return bad("bad_request", "'since' must be an integer seq from 0 to 2^63-1", *topic);
+    std::int64_t value = since->as_int64();
     if (value < 0) return bad("bad_request", "'since' must not be negative", *topic);
     request.since = value;
   }
@@ -69,13 +70,11 @@ bool valid_topic_syntax(std::string_view topic) {
   return false;
 }
 
-client_message parse_client_message(std::string_view text) {
+client_message parse_client_message(std::string_view text) noexcept try {
   json::value parsed;
-  try {
-    parsed = json::parse(text);
-  } catch (const std::exception&) {
-    return bad("bad_json", "the message is not valid JSON");
-  }
+  boost::system::error_code ec;
+  parsed = json::parse(text, ec);
+  if (ec) return bad("bad_json", "the message is not valid JSON");
   if (!parsed.is_object())
     return bad("bad_request", "a message must be a JSON object with a \"type\"");
   const json::object& o = parsed.as_object();
@@ -89,11 +88,19 @@ client_message parse_client_message(std::string_view text) {
       return ping_request{id ? *id : json::value(nullptr)};
     }
     if (*type == "hello") return hello_request{string_field(o, "token").value_or("")};
+    if (*type == "auth") {
+      auto token = string_field(o, "token");
+      if (!token) return bad("bad_request", "'token' is required");
+      return auth_request{*token};
+    }
     return bad("unknown_type", "unknown message type '" + type->substr(0, 50) +
-                                   "'; expected subscribe, unsubscribe, ping or hello");
+                                   "'; expected subscribe, unsubscribe, ping, hello or auth");
   } catch (bad_request& b) {
     return b;
   }
+} catch (...) {
+  // Out of memory and the like: the client gets an error, the daemon goes on.
+  return bad_request{"bad_request", "the message could not be read", {}};
 }
 
 frame make_frame(const json::object& message) {
@@ -102,7 +109,7 @@ frame make_frame(const json::object& message) {
 
 frame welcome_frame(std::int64_t seq) {
   return make_frame(
-      {{"type", "welcome"}, {"protocol", 1}, {"server", "queuecastd/0.1.0"}, {"seq", seq}});
+      {{"type", "welcome"}, {"protocol", 1}, {"server", server_name}, {"seq", seq}});
 }
 
 frame subscribed_frame(const std::string& topic, sub_mode mode, std::int64_t seq, bool resumed,

@@ -13,6 +13,10 @@
 namespace queuecast {
 
 namespace json = boost::json;
+
+// The server's name in HTTP responses and the welcome message.
+inline constexpr const char* server_name = "queuecastd/0.2.0";
+
 using frame = std::shared_ptr<const std::string>;
 
 enum class sub_mode { snapshot, delta };
@@ -31,6 +35,10 @@ struct ping_request {
 struct hello_request {
   std::string token;
 };
+// A fresh token for an open connection (refresh before expiry).
+struct auth_request {
+  std::string token;
+};
 // A request the server answers with an error message (code + text).
 struct bad_request {
   std::string code;
@@ -39,9 +47,11 @@ struct bad_request {
 };
 
 using client_message =
-    std::variant<subscribe_request, unsubscribe_request, ping_request, hello_request, bad_request>;
+    std::variant<subscribe_request, unsubscribe_request, ping_request, hello_request, auth_request,
+                 bad_request>;
 
-client_message parse_client_message(std::string_view text);
+// Never throws: anything that is not a valid request becomes a bad_request.
+client_message parse_client_message(std::string_view text) noexcept;
 
 frame make_frame(const json::object& message);
 frame welcome_frame(std::int64_t seq);

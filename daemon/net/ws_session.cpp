@@ -15,14 +15,16 @@ constexpr int violations_before_close = 200;
 
 }  // namespace
 
-ws_session::ws_session(beast::tcp_stream&& stream, hub& fanout, const config& cfg,
-                       session_kind kind, std::string fixed_topic)
+ws_session::ws_session(beast::tcp_stream&& stream, connection_slot slot, http_context& ctx,
+                       websocket_target target, std::optional<auth::principal> who, std::string peer)
     : ws_(std::move(stream)),
-      hub_(fanout),
-      cfg_(cfg),
-      kind_(kind),
-      fixed_topic_(std::move(fixed_topic)),
+      slot_(std::move(slot)),
+      ctx_(ctx),
+      target_(std::move(target)),
+      who_(std::move(who)),
+      peer_(std::move(peer)),
       wakeup_(ws_.get_executor()),
+      credentials_timer_(ws_.get_executor()),
       tokens_(rate_burst),
       refilled_(std::chrono::steady_clock::now()) {
   process_metrics().connections_total++;
@@ -30,44 +32,55 @@ ws_session::ws_session(beast::tcp_stream&& stream, hub& fanout, const config& cf
 }
 
 ws_session::~ws_session() {
-  hub_.remove(this);
+  ctx_.fanout.remove(this);
   process_metrics().connections_open--;
 }
 
-void ws_session::start(http::request<http::string_body> request) {
-  asio::co_spawn(ws_.get_executor(), run(std::move(request)), asio::detached);
+void ws_session::start(http_request request) {
+  spawn(run(std::move(request)), "reader");
 }
 
-bool ws_session::authorised_by_header(const http::request<http::string_body>& request) const {
-  if (cfg_.token.empty()) return true;
-  std::string protocols(request[http::field::sec_websocket_protocol]);
-  return protocols.find("token." + cfg_.token) != std::string::npos;
+// Every coroutine of a session ends in a handler that logs what escaped it;
+// the session's cleanup runs in its destructor either way.
+void ws_session::spawn(asio::awaitable<void> task, const char* what) {
+  asio::co_spawn(ws_.get_executor(), std::move(task),
+                 [self = shared_from_this(), what](std::exception_ptr error) {
+                   if (!error) return;
+                   self->finished_ = true;
+                   self->ctx_.fanout.remove(self.get());
+                   try {
+                     std::rethrow_exception(error);
+                   } catch (const std::exception& e) {
+                     log(log_level::error, "session_failed",
+                         {{"part", what}, {"peer", self->peer_}, {"error", e.what()}});
+                   }
+                 });
 }
 
-asio::awaitable<void> ws_session::run(http::request<http::string_body> request) {
+asio::awaitable<void> ws_session::run(http_request request) {
   auto self = shared_from_this();
-  authorised_ = authorised_by_header(request);
-  websocket::stream_base::timeout timeouts{cfg_.handshake_timeout, cfg_.idle_timeout, true};
+  websocket::stream_base::timeout timeouts{ctx_.cfg.handshake_timeout, ctx_.cfg.idle_timeout, true};
   ws_.set_option(timeouts);
-  ws_.read_message_max(cfg_.max_message_bytes);
+  ws_.read_message_max(ctx_.cfg.max_message_bytes);
   bool wants_subprotocol =
       request[http::field::sec_websocket_protocol].find("queuecast.v1") != beast::string_view::npos;
   ws_.set_option(
       websocket::stream_base::decorator([wants_subprotocol](websocket::response_type& res) {
-        res.set(http::field::server, "queuecastd/0.1.0");
+        res.set(http::field::server, server_name);
         if (wants_subprotocol) res.set(http::field::sec_websocket_protocol, "queuecast.v1");
       }));
   auto [ec] = co_await ws_.async_accept(request, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return;
-  hub_.attach(this);  // so status and shutdown frames reach it
-  asio::co_spawn(ws_.get_executor(), write_loop(), asio::detached);
-  if (kind_ == session_kind::protocol) {
-    send(welcome_frame(hub_.seq()));
-  } else if (hub_.subscription_count(this) == 0) {
-    hub_.subscribe(
-        this, fixed_topic_,
-        kind_ == session_kind::compat_queue ? sub_format::queue_update : sub_format::job_events,
-        std::nullopt);
+  ctx_.fanout.attach(this);  // so status and shutdown frames reach it
+  spawn(write_loop(), "writer");
+  spawn(watch_credentials(), "credentials");
+  if (target_.kind == session_kind::protocol) {
+    send(welcome_frame(ctx_.fanout.seq()));
+  } else if (ctx_.fanout.subscription_count(this) == 0) {
+    ctx_.fanout.subscribe(this, target_.topic,
+                          target_.kind == session_kind::compat_queue ? sub_format::queue_update
+                                                                     : sub_format::job_events,
+                          std::nullopt);
   }
   beast::flat_buffer buffer;
   while (!finished_) {
@@ -85,66 +98,136 @@ asio::awaitable<void> ws_session::run(http::request<http::string_body> request) 
     buffer.consume(buffer.size());
   }
   finished_ = true;
-  hub_.remove(this);
+  ctx_.fanout.remove(this);
   wake_writer();
+  credentials_timer_.cancel();
+}
+
+// Without a principal the connection has --auth-timeout to send one; with a
+// token that expires, it lasts until then unless `auth` brings a new one.
+asio::awaitable<void> ws_session::watch_credentials() {
+  auto self = shared_from_this();
+  if (!ctx_.door.enabled()) co_return;
+  auto deadline = std::chrono::steady_clock::now() + ctx_.cfg.auth_timeout;
+  while (!finished_ && !closing_) {
+    if (!who_) {
+      credentials_timer_.expires_at(deadline);
+    } else if (who_->expires) {
+      auto left = *who_->expires - std::chrono::system_clock::now();
+      credentials_timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+    } else {
+      co_return;  // the static token does not expire
+    }
+    auto [ec] = co_await credentials_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) continue;  // cancelled: credentials changed, or the session ended
+    if (!who_) {
+      process_metrics().auth_failures["timeout"]++;
+      close(1008, "authentication timeout: send {\"type\":\"hello\",\"token\":...} first");
+    } else if (who_->expires && *who_->expires <= std::chrono::system_clock::now()) {
+      process_metrics().auth_failures["expired_connection"]++;
+      close(close_token_expired, "token expired; refresh with {\"type\":\"auth\",\"token\":...} "
+                                 "before it expires, or reconnect with a new one");
+    }
+  }
 }
 
 void ws_session::handle_text(const std::string& text) {
   if (rate_limited()) {
-    if (++violations_ > violations_before_close) return close(4002, "too many messages");
+    if (++violations_ > violations_before_close)
+      return close(close_too_many_messages, "too many messages");
     process_metrics().client_errors++;
     return send(error_frame("rate_limited", "too many messages; at most 50 per second"));
   }
-  if (kind_ != session_kind::protocol) {
-    // The compatibility endpoints answer a ping in the shape it came in.
-    if (text == "ping") return send(std::make_shared<const std::string>("pong"));
-    if (text.find("\"ping\"") != std::string::npos) return send(make_frame({{"type", "pong"}}));
-    return;
+  try {
+    if (target_.kind != session_kind::protocol) {
+      // The compatibility endpoints answer a ping in the shape it came in.
+      if (text == "ping") return send(std::make_shared<const std::string>("pong"));
+      if (text.find("\"ping\"") != std::string::npos) return send(make_frame({{"type", "pong"}}));
+      return;
+    }
+    handle_request(parse_client_message(text));
+  } catch (const std::exception& e) {
+    // Whatever went wrong with one message: an error for the client, never a
+    // session that ends without its cleanup.
+    process_metrics().client_errors++;
+    log(log_level::warn, "client_message_failed", {{"peer", peer_}, {"error", e.what()}});
+    send(error_frame("internal_error", "the message could not be handled"));
   }
-  handle_request(parse_client_message(text));
+}
+
+void ws_session::authenticate(const std::string& token, bool refresh) {
+  auth::verdict verdict = ctx_.door.authenticate(token, peer_);
+  if (!verdict.who) {
+    if (refresh && who_) {
+      // The old token stays in force until it expires.
+      return send(error_frame("auth_failed", "the new token was refused (" + verdict.error + ")"));
+    }
+    return close(1008, "authentication failed (" + verdict.error + ")");
+  }
+  who_ = std::move(verdict.who);
+  credentials_timer_.cancel();  // watch_credentials re-reads the expiry
+  // A refreshed token may grant less: subscriptions it does not cover end.
+  for (const std::string& topic : ctx_.fanout.topics_of(this)) {
+    if (gate::may_read(*who_, topic)) continue;
+    ctx_.fanout.unsubscribe(this, topic);
+    latest_.erase(topic);
+    send(error_frame("forbidden", "the new token does not grant '" + topic + "'", topic));
+    send(make_frame({{"type", "unsubscribed"}, {"topic", topic}}));
+  }
+  if (refresh) send(make_frame({{"type", "authenticated"}, {"sub", who_->subject}}));
 }
 
 void ws_session::handle_request(const client_message& message) {
   if (auto* hello = std::get_if<hello_request>(&message)) {
-    if (!cfg_.token.empty() && hello->token != cfg_.token)
-      return close(1008, "authentication failed");
-    authorised_ = true;
-    return;
+    if (!ctx_.door.enabled()) return;  // nothing to check
+    return authenticate(hello->token, who_.has_value());
   }
-  if (!authorised_)
+  if (auto* refresh = std::get_if<auth_request>(&message)) {
+    if (!ctx_.door.enabled()) return send(make_frame({{"type", "authenticated"}, {"sub", ""}}));
+    return authenticate(refresh->token, true);
+  }
+  if (!who_ && ctx_.door.enabled())
     return close(1008, "authentication required: send {\"type\":\"hello\",\"token\":...} first");
   if (auto* bad = std::get_if<bad_request>(&message)) {
     process_metrics().client_errors++;
     return send(error_frame(bad->code, bad->message, bad->topic));
   }
   if (auto* ping = std::get_if<ping_request>(&message)) {
-    return send(make_frame({{"type", "pong"}, {"id", ping->id}, {"seq", hub_.seq()}}));
+    return send(make_frame({{"type", "pong"}, {"id", ping->id}, {"seq", ctx_.fanout.seq()}}));
   }
   if (auto* unsubscribe = std::get_if<unsubscribe_request>(&message)) {
-    if (!hub_.is_subscribed(this, unsubscribe->topic)) {
+    if (!ctx_.fanout.is_subscribed(this, unsubscribe->topic)) {
       return send(error_frame("not_subscribed", "not subscribed to '" + unsubscribe->topic + "'",
                               unsubscribe->topic));
     }
-    hub_.unsubscribe(this, unsubscribe->topic);
+    ctx_.fanout.unsubscribe(this, unsubscribe->topic);
     latest_.erase(unsubscribe->topic);
     return send(make_frame({{"type", "unsubscribed"}, {"topic", unsubscribe->topic}}));
   }
-  const auto& request = std::get<subscribe_request>(message);
+  subscribe(std::get<subscribe_request>(message));
+}
+
+void ws_session::subscribe(const subscribe_request& request) {
+  if (ctx_.door.enabled() && !gate::may_read(*who_, request.topic)) {
+    process_metrics().auth_failures["forbidden_topic"]++;
+    return send(error_frame("forbidden", "your token does not grant '" + request.topic + "'",
+                            request.topic));
+  }
   // The hub holds the subscriptions: a refused topic (unknown) takes no slot.
-  if (!hub_.is_subscribed(this, request.topic) &&
-      hub_.subscription_count(this) >= cfg_.max_subscriptions) {
+  if (!ctx_.fanout.is_subscribed(this, request.topic) &&
+      ctx_.fanout.subscription_count(this) >= ctx_.cfg.max_subscriptions) {
     process_metrics().client_errors++;
-    return send(
-        error_frame("too_many_subscriptions",
-                    "at most " + std::to_string(cfg_.max_subscriptions) + " topics per connection",
-                    request.topic));
+    return send(error_frame(
+        "too_many_subscriptions",
+        "at most " + std::to_string(ctx_.cfg.max_subscriptions) + " topics per connection",
+        request.topic));
   }
   // Subscribing again replaces the old subscription (a client resyncing).
-  hub_.unsubscribe(this, request.topic);
+  ctx_.fanout.unsubscribe(this, request.topic);
   latest_.erase(request.topic);
-  hub_.subscribe(this, request.topic,
-                 request.mode == sub_mode::delta ? sub_format::delta : sub_format::snapshot,
-                 request.since);
+  ctx_.fanout.subscribe(this, request.topic,
+                        request.mode == sub_mode::delta ? sub_format::delta : sub_format::snapshot,
+                        request.since);
 }
 
 bool ws_session::rate_limited() {
@@ -160,12 +243,12 @@ bool ws_session::rate_limited() {
 void ws_session::send(frame f) {
   if (finished_ || closing_) return;
   queue_.push_back(std::move(f));
-  if (queue_.size() > cfg_.max_queue) {
+  if (queue_.size() > ctx_.cfg.max_queue) {
     process_metrics().slow_clients_closed++;
     queue_.clear();
     latest_.clear();
-    log(log_level::info, "slow_client_closed", {{"queued", std::to_string(cfg_.max_queue)}});
-    return close(4001, "too far behind; reconnect and resume with since");
+    log(log_level::info, "slow_client_closed", {{"queued", std::to_string(ctx_.cfg.max_queue)}});
+    return close(close_too_far_behind, "too far behind; reconnect and resume with since");
   }
   wake_writer();
 }

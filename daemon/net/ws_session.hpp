@@ -4,6 +4,10 @@
 // conflated topic. A delta-mode client whose ordered queue passes its bound is
 // closed with 4001 and resumes on reconnect; a stalled snapshot-mode client
 // costs one frame per topic, never a backlog.
+//
+// Authentication (docs/protocol.md): a principal from the upgrade's headers,
+// or from the first `hello`; an unauthenticated connection is closed after
+// --auth-timeout, an expired one with 4401 unless refreshed with `auth`.
 #pragma once
 
 #include <boost/asio.hpp>
@@ -11,27 +15,30 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "../config.hpp"
-#include "hub.hpp"
+#include "connection_limits.hpp"
+#include "http_routes.hpp"
 
 namespace queuecast {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 namespace websocket = beast::websocket;
 
-enum class session_kind { protocol, compat_queue, job_events };
+// Close codes of our own (docs/protocol.md).
+inline constexpr std::uint16_t close_too_far_behind = 4001;
+inline constexpr std::uint16_t close_too_many_messages = 4002;
+inline constexpr std::uint16_t close_token_expired = 4401;
 
 class ws_session : public subscriber_sink, public std::enable_shared_from_this<ws_session> {
  public:
-  ws_session(beast::tcp_stream&& stream, hub& fanout, const config& cfg, session_kind kind,
-             std::string fixed_topic);
+  ws_session(beast::tcp_stream&& stream, connection_slot slot, http_context& ctx,
+             websocket_target target, std::optional<auth::principal> who, std::string peer);
   ~ws_session() override;
 
-  void start(http::request<http::string_body> request);
+  void start(http_request request);
   // Sends a close frame (code, reason) after what is already queued.
   void close(std::uint16_t code, std::string reason) override;
 
@@ -40,23 +47,27 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   void dropped(const std::string& topic) override;
 
  private:
-  asio::awaitable<void> run(http::request<http::string_body> request);
+  asio::awaitable<void> run(http_request request);
   asio::awaitable<void> write_loop();
+  asio::awaitable<void> watch_credentials();
+  void spawn(asio::awaitable<void> task, const char* what);
   void handle_text(const std::string& text);
   void handle_request(const client_message& message);
+  void authenticate(const std::string& token, bool refresh);
+  void subscribe(const subscribe_request& request);
   bool rate_limited();
   void wake_writer();
-  bool authorised_by_header(const http::request<http::string_body>& request) const;
 
   websocket::stream<beast::tcp_stream> ws_;
-  hub& hub_;
-  const config& cfg_;
-  session_kind kind_;
-  std::string fixed_topic_;
+  connection_slot slot_;
+  http_context& ctx_;
+  websocket_target target_;
+  std::optional<auth::principal> who_;
+  std::string peer_;
   asio::steady_timer wakeup_;
+  asio::steady_timer credentials_timer_;  // auth deadline, then token expiry
   std::deque<frame> queue_;
   std::map<std::string, frame> latest_;
-  bool authorised_ = false;
   bool closing_ = false;
   bool finished_ = false;
   std::uint16_t close_code_ = 1000;

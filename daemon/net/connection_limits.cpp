@@ -1,0 +1,47 @@
+#include "connection_limits.hpp"
+
+#include "../util/metrics.hpp"
+
+namespace queuecast {
+
+connection_slot::connection_slot(connection_slot&& other) noexcept
+    : owner_(std::exchange(other.owner_, nullptr)),
+      address_(other.address_),
+      http_(std::exchange(other.http_, false)) {}
+
+connection_slot::~connection_slot() {
+  if (!owner_) return;
+  leave_http();
+  auto it = owner_->per_address_.find(address_);
+  if (it != owner_->per_address_.end() && --it->second == 0) owner_->per_address_.erase(it);
+}
+
+bool connection_slot::enter_http() {
+  if (http_) return true;
+  if (owner_->http_ >= owner_->cfg_.max_http_connections) {
+    process_metrics().connections_refused["http_limit"]++;
+    return false;
+  }
+  ++owner_->http_;
+  http_ = true;
+  return true;
+}
+
+void connection_slot::leave_http() {
+  if (!http_) return;
+  --owner_->http_;
+  http_ = false;
+}
+
+std::optional<connection_slot> connection_limits::admit(const boost::asio::ip::address& address) {
+  std::size_t& count = per_address_[address];
+  if (count >= cfg_.max_connections_per_ip) {
+    if (count == 0) per_address_.erase(address);
+    process_metrics().connections_refused["per_ip_limit"]++;
+    return std::nullopt;
+  }
+  ++count;
+  return connection_slot(this, address);
+}
+
+}  // namespace queuecast
