@@ -18,7 +18,7 @@ http_response reply(const http_request& req, http::status status, std::string bo
   res.set(http::field::content_type, type);
   res.set(http::field::cache_control, "no-store");
   // Every response: no sniffing, no framing, scripts of our own only.
-  res.set(http::field::x_content_type_options, "nosniff");
+  res.set("X-Content-Type-Options", "nosniff");
   res.set("X-Frame-Options", "DENY");
   res.set("Referrer-Policy", "no-referrer");
   res.set("Content-Security-Policy", gate::content_security_policy());

@@ -27,14 +27,18 @@ inline int free_port() {
   return acceptor.local_endpoint().port();
 }
 
-// GET path from the daemon; {status, body}.
-inline std::pair<int, std::string> http_get(int port, const std::string& path) {
+// GET path from the daemon; {status, body}. `headers` are set on the
+// request as they are (Host defaults to 127.0.0.1).
+inline std::pair<int, std::string> http_get(
+    int port, const std::string& path,
+    const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   namespace http = boost::beast::http;
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::socket socket(ioc);
   socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
   http::request<http::empty_body> req(http::verb::get, path, 11);
   req.set(http::field::host, "127.0.0.1");
+  for (const auto& [name, value] : headers) req.set(name, value);
   http::write(socket, req);
   boost::beast::flat_buffer buffer;
   http::response<http::string_body> res;
@@ -44,7 +48,9 @@ inline std::pair<int, std::string> http_get(int port, const std::string& path) {
 
 class daemon_process {
  public:
-  daemon_process(const std::string& database, std::vector<std::string> extra = {})
+  // bearer: the credential readiness is checked with when auth is on.
+  daemon_process(const std::string& database, std::vector<std::string> extra = {},
+                 std::string bearer = {})
       : port_(free_port()) {
     const char* binary = std::getenv("QUEUECASTD");
     binary_ = binary ? binary : "build/queuecastd";
@@ -72,7 +78,9 @@ class daemon_process {
     posix_spawn_file_actions_destroy(&actions);
     for (int i = 0; i < 200; ++i) {
       try {
-        if (http_get(port_, "/readyz").first == 200) return;
+        std::vector<std::pair<std::string, std::string>> headers;
+        if (!bearer.empty()) headers.emplace_back("Authorization", "Bearer " + bearer);
+        if (http_get(port_, "/readyz", headers).first == 200) return;
       } catch (const std::exception&) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace qc_test {
 
@@ -20,12 +22,39 @@ namespace json = boost::json;
 
 class ws_client {
  public:
-  explicit ws_client(int port, const std::string& target = "/ws") : ws_(ioc_) {
+  using header_list = std::vector<std::pair<std::string, std::string>>;
+
+  // Connects and upgrades; throws when the daemon refuses (see try_upgrade).
+  explicit ws_client(int port, const std::string& target = "/ws", const header_list& headers = {})
+      : ws_(ioc_) {
     asio::ip::tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"),
                                      static_cast<unsigned short>(port));
     ws_.next_layer().connect(endpoint);
     ws_.read_message_max(256 << 20);
-    ws_.handshake("127.0.0.1", target);
+    ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+      for (const auto& [name, value] : headers) req.set(name, value);
+    }));
+    std::string host = "127.0.0.1";
+    for (const auto& [name, value] : headers)
+      if (name == "Host") host = value;
+    websocket::response_type res;
+    beast::error_code ec;
+    ws_.handshake(res, host, target, ec);
+    upgrade_status_ = res.result_int();
+    if (ec) {
+      last_status_holder() = upgrade_status_;
+      throw beast::system_error(ec, "upgrade refused with HTTP " + std::to_string(upgrade_status_));
+    }
+  }
+
+  // The HTTP status of an upgrade attempt: 101 when it was accepted.
+  static int try_upgrade(int port, const std::string& target, const header_list& headers = {}) {
+    try {
+      ws_client client(port, target, headers);
+      return client.upgrade_status_;
+    } catch (const beast::system_error&) {
+      return last_status_holder();
+    }
   }
 
   // How long read_text() waits. Asio's blocking reads ignore SO_RCVTIMEO, so
@@ -93,6 +122,11 @@ class ws_client {
   bool is_open() const { return ws_.is_open(); }
 
  private:
+  static int& last_status_holder() {
+    static thread_local int status = 0;
+    return status;
+  }
+  int upgrade_status_ = 0;
   asio::io_context ioc_;
   websocket::stream<asio::ip::tcp::socket> ws_;
   beast::error_code error_;
