@@ -131,7 +131,8 @@ std::vector<std::string> split_list(const std::string& value) {
   std::size_t start = 0;
   while (start <= value.size()) {
     auto comma = value.find(',', start);
-    std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string item =
+        value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     while (!item.empty() && item.front() == ' ') item.erase(0, 1);
     while (!item.empty() && item.back() == ' ') item.pop_back();
     if (!item.empty()) items.push_back(item);

@@ -128,23 +128,31 @@ int main(int argc, char** argv) {
         {{"meaning", "anyone who reaches the port reads every queue"},
          {"hint", "give --token-file, --jwt-secret-file or --jwks-file (docs/security.md)"}});
 
-  // The state and the hub outlive the event loop: sessions still queued in it
-  // unsubscribe from the hub when the loop is destroyed.
+  // Everything sessions use outlives the event loop: sessions still queued
+  // in it are destroyed with it, and give back their hub subscriptions and
+  // connection slots then.
   store state(cfg.window);
   hub fanout(state);
-  asio::io_context ioc(1);
-  feed database(ioc.get_executor(), cfg, state, fanout);
-  fanout.set_replayer([&database](const replay_request& r) { return database.request_replay(r); });
   gate door(cfg, verifier);
   connection_limits limits(cfg);
+  feed* database_ptr = nullptr;  // set once the feed exists; asked only while running
+  http_context context{cfg,
+                       state,
+                       fanout,
+                       door,
+                       [&] { return database_ptr->ready(); },
+                       [&] { return database_ptr->not_ready_reason(); }};
+  asio::io_context ioc(1);
+  feed database(ioc.get_executor(), cfg, state, fanout);
+  database_ptr = &database;
+  fanout.set_replayer([&database](const replay_request& r) { return database.request_replay(r); });
 
   asio::ip::tcp::acceptor acceptor(ioc);
   asio::ip::tcp::acceptor admin_acceptor(ioc);
   if (!listen_on(acceptor, cfg.listen_host, cfg.listen_port, "--listen")) return 2;
-  if (cfg.admin_port && !listen_on(admin_acceptor, cfg.admin_host, cfg.admin_port, "--admin-listen"))
+  if (cfg.admin_port &&
+      !listen_on(admin_acceptor, cfg.admin_host, cfg.admin_port, "--admin-listen"))
     return 2;
-  http_context context{cfg, state, fanout, door, [&] { return database.ready(); },
-                       [&] { return database.not_ready_reason(); }};
 
   int exit_code = 0;
   auto log_failure = [](const char* what) {

@@ -71,8 +71,9 @@ bool gate::host_allowed(std::string_view host) const {
 bool gate::origin_allowed(std::string_view origin, std::string_view host, bool tls) const {
   std::string o = lower(origin);
   if (!cfg_.allowed_origins.empty()) {
-    return std::any_of(cfg_.allowed_origins.begin(), cfg_.allowed_origins.end(),
-                       [&](const std::string& allowed) { return allowed == "*" || lower(allowed) == o; });
+    return std::any_of(
+        cfg_.allowed_origins.begin(), cfg_.allowed_origins.end(),
+        [&](const std::string& allowed) { return allowed == "*" || lower(allowed) == o; });
   }
   // Same origin: the page was served by this daemon at the address the
   // browser used for this request.
@@ -140,7 +141,8 @@ auth::verdict gate::authenticate(std::optional<std::string_view> credential,
   }
   if (v.who) {
     if (enabled())
-      log(log_level::debug, "authenticated", {{"sub", v.who->subject}, {"peer", std::string(peer)}});
+      log(log_level::debug, "authenticated",
+          {{"sub", v.who->subject}, {"peer", std::string(peer)}});
     return v;
   }
   process_metrics().auth_failures[v.error]++;

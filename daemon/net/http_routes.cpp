@@ -63,8 +63,9 @@ http_response list_queues(const http_request& req, http_context& ctx, const auth
 http_response topic_document(const http_request& req, http_context& ctx, const auth::principal& who,
                              const std::string& topic, std::string_view shown_name) {
   if (!valid_topic_syntax(topic))
-    return reply(req, http::status::not_found,
-                 json_error("unknown_queue", "no queue '" + std::string(shown_name.substr(0, 100)) + "'"));
+    return reply(
+        req, http::status::not_found,
+        json_error("unknown_queue", "no queue '" + std::string(shown_name.substr(0, 100)) + "'"));
   // Refused before looking: a caller learns nothing about topics it may not read.
   if (!gate::may_read(who, topic))
     return reply(req, http::status::forbidden,
@@ -83,7 +84,8 @@ http_response route(const http_request& req, http_context& ctx, const request_or
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
   if (req.method() != http::verb::get && req.method() != http::verb::head)
-    return reply(req, http::status::method_not_allowed, json_error("method_not_allowed", "use GET"));
+    return reply(req, http::status::method_not_allowed,
+                 json_error("method_not_allowed", "use GET"));
   if (auto refused = ctx.door.check_browser(req, from.tls))
     return reply(req, refused->status, json_error(refused->code, refused->message));
 
@@ -99,12 +101,12 @@ http_response route(const http_request& req, http_context& ctx, const request_or
   if (const web_asset* asset = find_web_asset(file.substr(1)))
     return reply(req, http::status::ok, std::string(asset->content), asset->content_type);
   if (admin_elsewhere && is_health_route(path))
-    return reply(req, http::status::not_found,
-                 json_error("not_found", "served on --admin-listen"));
+    return reply(req, http::status::not_found, json_error("not_found", "served on --admin-listen"));
 
   bool data_route = is_health_route(path) || path == "/api/v1/queues" ||
                     path.rfind(queues_prefix, 0) == 0 || path == "/api/v1/workflows";
-  if (!data_route) return reply(req, http::status::not_found, json_error("not_found", "no such path"));
+  if (!data_route)
+    return reply(req, http::status::not_found, json_error("not_found", "no such path"));
 
   auto credential = gate::header_credential(req);
   auth::verdict verdict = ctx.door.authenticate(credential, from.peer);
@@ -152,7 +154,8 @@ http_response error_response(const http_request& req, http::status status, const
   return reply(req, status, json_error(code, message));
 }
 
-http_response route_request(const http_request& req, http_context& ctx, const request_origin& from) {
+http_response route_request(const http_request& req, http_context& ctx,
+                            const request_origin& from) {
   try {
     return route(req, ctx, from);
   } catch (const std::exception& e) {

@@ -55,9 +55,9 @@ asio::awaitable<void> serve(beast::tcp_stream stream, connection_slot slot, http
   beast::flat_buffer buffer;
   if (!slot.enter_http()) {
     http_request req;
-    co_await write_and_close(stream, error_response(req, http::status::service_unavailable,
-                                                    "too_many_connections",
-                                                    "the daemon is at --max-http-connections"));
+    co_await write_and_close(
+        stream, error_response(req, http::status::service_unavailable, "too_many_connections",
+                               "the daemon is at --max-http-connections"));
     co_return;
   }
   while (true) {
@@ -92,8 +92,9 @@ asio::awaitable<void> serve(beast::tcp_stream stream, connection_slot slot, http
         co_return;
       }
       if (static_cast<std::size_t>(process_metrics().connections_open) >= ctx.cfg.max_clients) {
-        co_await write_and_close(stream, error_response(req, http::status::service_unavailable,
-                                                        "too_many_clients", "try another instance"));
+        co_await write_and_close(
+            stream, error_response(req, http::status::service_unavailable, "too_many_clients",
+                                   "try another instance"));
         co_return;
       }
       stream.expires_never();
@@ -119,17 +120,18 @@ void start_http_session(asio::ip::tcp::socket socket, connection_slot slot, http
   auto peer = socket.remote_endpoint(ec);
   request_origin from{false, admin_listener, ec ? "?" : peer.address().to_string()};
   auto executor = socket.get_executor();
-  asio::co_spawn(executor,
-                 serve(beast::tcp_stream(std::move(socket)), std::move(slot), context, std::move(from)),
-                 [](std::exception_ptr error) {
-                   // The slot is released with the coroutine's frame; say what went wrong.
-                   if (!error) return;
-                   try {
-                     std::rethrow_exception(error);
-                   } catch (const std::exception& e) {
-                     log(log_level::error, "http_session_failed", {{"error", e.what()}});
-                   }
-                 });
+  asio::co_spawn(
+      executor,
+      serve(beast::tcp_stream(std::move(socket)), std::move(slot), context, std::move(from)),
+      [](std::exception_ptr error) {
+        // The slot is released with the coroutine's frame; say what went wrong.
+        if (!error) return;
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          log(log_level::error, "http_session_failed", {{"error", e.what()}});
+        }
+      });
 }
 
 }  // namespace queuecast

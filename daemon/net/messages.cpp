@@ -108,8 +108,7 @@ frame make_frame(const json::object& message) {
 }
 
 frame welcome_frame(std::int64_t seq) {
-  return make_frame(
-      {{"type", "welcome"}, {"protocol", 1}, {"server", server_name}, {"seq", seq}});
+  return make_frame({{"type", "welcome"}, {"protocol", 1}, {"server", server_name}, {"seq", seq}});
 }
 
 frame subscribed_frame(const std::string& topic, sub_mode mode, std::int64_t seq, bool resumed,

@@ -46,9 +46,8 @@ struct bad_request {
   std::string topic;
 };
 
-using client_message =
-    std::variant<subscribe_request, unsubscribe_request, ping_request, hello_request, auth_request,
-                 bad_request>;
+using client_message = std::variant<subscribe_request, unsubscribe_request, ping_request,
+                                    hello_request, auth_request, bad_request>;
 
 // Never throws: anything that is not a valid request becomes a bad_request.
 client_message parse_client_message(std::string_view text) noexcept;

@@ -16,7 +16,8 @@ constexpr int violations_before_close = 200;
 }  // namespace
 
 ws_session::ws_session(beast::tcp_stream&& stream, connection_slot slot, http_context& ctx,
-                       websocket_target target, std::optional<auth::principal> who, std::string peer)
+                       websocket_target target, std::optional<auth::principal> who,
+                       std::string peer)
     : ws_(std::move(stream)),
       slot_(std::move(slot)),
       ctx_(ctx),
@@ -125,8 +126,9 @@ asio::awaitable<void> ws_session::watch_credentials() {
       close(1008, "authentication timeout: send {\"type\":\"hello\",\"token\":...} first");
     } else if (who_->expires && *who_->expires <= std::chrono::system_clock::now()) {
       process_metrics().auth_failures["expired_connection"]++;
-      close(close_token_expired, "token expired; refresh with {\"type\":\"auth\",\"token\":...} "
-                                 "before it expires, or reconnect with a new one");
+      close(close_token_expired,
+            "token expired; refresh with {\"type\":\"auth\",\"token\":...} "
+            "before it expires, or reconnect with a new one");
     }
   }
 }

@@ -29,7 +29,8 @@ void counter(std::ostringstream& out, const char* name, const char* help, double
 void labelled(std::ostringstream& out, const char* name, const char* help, const char* label,
               const std::map<std::string, std::uint64_t>& values) {
   out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n";
-  for (const auto& [key, value] : values) out << name << '{' << label << "=\"" << key << "\"} " << value << '\n';
+  for (const auto& [key, value] : values)
+    out << name << '{' << label << "=\"" << key << "\"} " << value << '\n';
 }
 
 }  // namespace
@@ -50,9 +51,10 @@ std::string metrics::render(
   counter(out, "queuecast_client_errors_total", "Bad client input answered with an error.",
           client_errors);
   labelled(out, "queuecast_auth_failures_total",
-           "Refused credentials, subscriptions and connections, by reason.", "reason", auth_failures);
-  labelled(out, "queuecast_connections_refused_total",
-           "Connections refused at a limit, by limit.", "limit", connections_refused);
+           "Refused credentials, subscriptions and connections, by reason.", "reason",
+           auth_failures);
+  labelled(out, "queuecast_connections_refused_total", "Connections refused at a limit, by limit.",
+           "limit", connections_refused);
   counter(out, "queuecast_origin_refusals_total",
           "Browser requests refused because of their Origin.", origin_refusals);
   counter(out, "queuecast_db_reconnects_total", "Reconnections to the database after a failure.",

@@ -16,10 +16,10 @@ struct metrics {
   std::int64_t connections_open = 0;
   std::uint64_t messages_sent = 0;
   std::uint64_t bytes_sent = 0;
-  std::uint64_t snapshots_conflated = 0;  // a newer snapshot replaced an unsent one
-  std::uint64_t slow_clients_closed = 0;  // delta-mode clients over their bound
-  std::uint64_t client_errors = 0;        // bad input answered with an error
-  std::map<std::string, std::uint64_t> auth_failures;        // by reason (docs/security.md)
+  std::uint64_t snapshots_conflated = 0;               // a newer snapshot replaced an unsent one
+  std::uint64_t slow_clients_closed = 0;               // delta-mode clients over their bound
+  std::uint64_t client_errors = 0;                     // bad input answered with an error
+  std::map<std::string, std::uint64_t> auth_failures;  // by reason (docs/security.md)
   std::map<std::string, std::uint64_t> connections_refused;  // by limit
   std::uint64_t origin_refusals = 0;                         // browsers of other origins
   std::uint64_t db_reconnects = 0;

@@ -22,17 +22,22 @@ const std::string static_token = "static-admin-token-for-tests";
 
 using headers = ws_client::header_list;
 
-headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+headers bearer(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}};
+}
 
 std::string write_file(const std::string& name, const std::string& content) {
-  std::string path = std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
-                                                                    : "/tmp") +
-                     "/" + name;
+  std::string path =
+      std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
+                                                     : "/tmp") +
+      "/" + name;
   std::ofstream(path) << content << "\n";
   return path;
 }
 
-std::string token_for(json::object claims) { return hs256_token(secret, std::move(claims)); }
+std::string token_for(json::object claims) {
+  return hs256_token(secret, std::move(claims));
+}
 
 std::string viewer_of_a() {
   return token_for({{"sub", "alice"}, {"topics", json::array{"queue:a"}}, {"exp_in", 300}});
@@ -47,11 +52,11 @@ class gate_test : public ::testing::Test {
     s.exec("SELECT queuecast.create_queue('b')");
     s.exec("SELECT queuecast.enqueue('a', 'in a')");
     s.exec("SELECT queuecast.enqueue('b', 'secret of b')");
-    daemon_ = new daemon_process(db,
-                                 {"--jwt-secret-file", write_file("gate-secret", secret),
-                                  "--token-file", write_file("gate-token", static_token),
-                                  "--auth-timeout", "2"},
-                                 static_token);
+    daemon_ =
+        new daemon_process(db,
+                           {"--jwt-secret-file", write_file("gate-secret", secret), "--token-file",
+                            write_file("gate-token", static_token), "--auth-timeout", "2"},
+                           static_token);
   }
   static void TearDownTestSuite() {
     delete daemon_;
@@ -63,15 +68,13 @@ class gate_test : public ::testing::Test {
 };
 daemon_process* gate_test::daemon_ = nullptr;
 
-const std::vector<std::string> data_routes = {"/api/v1/queues", "/api/v1/queues/a",
-                                              "/api/v1/workflows", "/metrics", "/healthz",
-                                              "/readyz"};
+const std::vector<std::string> data_routes = {
+    "/api/v1/queues", "/api/v1/queues/a", "/api/v1/workflows", "/metrics", "/healthz", "/readyz"};
 const std::vector<std::string> compat_routes = {"/api/v1/ws/queue?queue=a", "/ws/queue?queue=a",
                                                 "/ws/workflow?id=1"};
 
 TEST_F(gate_test, every_data_route_refuses_a_request_without_credentials) {
-  for (const auto& route : data_routes)
-    EXPECT_EQ(http_get(port(), route).first, 401) << route;
+  for (const auto& route : data_routes) EXPECT_EQ(http_get(port(), route).first, 401) << route;
   for (const auto& route : compat_routes)
     EXPECT_EQ(ws_client::try_upgrade(port(), route), 401) << route;
 }
@@ -91,8 +94,9 @@ TEST_F(gate_test, expired_wrongly_signed_and_unsigned_tokens_are_refused_everywh
     for (const auto& route : data_routes)
       EXPECT_EQ(http_get(port(), route, bearer(token)).first, 401) << what << " " << route;
     for (const auto& route : compat_routes)
-      EXPECT_EQ(ws_client::try_upgrade(port(), route, {{"Sec-WebSocket-Protocol", "token." + token}}),
-                401)
+      EXPECT_EQ(
+          ws_client::try_upgrade(port(), route, {{"Sec-WebSocket-Protocol", "token." + token}}),
+          401)
           << what << " " << route;
     ws_client client(port());
     client.read_until("welcome");
@@ -228,7 +232,11 @@ TEST_F(gate_test, a_foreign_origin_and_a_rebound_host_are_refused) {
   EXPECT_EQ(ws_client::try_upgrade(port(), "/ws", with(token, {"Origin", "http://evil.example"})),
             403)
       << "cross-site WebSocket hijacking";
-  EXPECT_EQ(ws_client::try_upgrade(port(), "/ws", with(token, {"Origin", own})), 101);
+  // A browser sends the port in Host, so its own origin matches.
+  EXPECT_EQ(ws_client::try_upgrade(port(), "/ws",
+                                   with(with(token, {"Origin", own}),
+                                        {"Host", "127.0.0.1:" + std::to_string(port())})),
+            101);
   EXPECT_EQ(http_get(port(), "/api/v1/queues/a",
                      with(bearer(static_token), {"Origin", "http://evil.example"}))
                 .first,
@@ -239,9 +247,9 @@ TEST_F(gate_test, a_foreign_origin_and_a_rebound_host_are_refused) {
 
   daemon_process open_to(db, {"--token", static_token, "--allowed-origins", "http://evil.example"},
                          static_token);
-  EXPECT_EQ(ws_client::try_upgrade(open_to.port(), "/ws",
-                                   with(token, {"Origin", "http://evil.example"})),
-            101)
+  EXPECT_EQ(
+      ws_client::try_upgrade(open_to.port(), "/ws", with(token, {"Origin", "http://evil.example"})),
+      101)
       << "allowed when configured";
   EXPECT_EQ(ws_client::try_upgrade(open_to.port(), "/ws",
                                    with(token, {"Origin", "http://other.example"})),
@@ -259,7 +267,8 @@ TEST_F(gate_test, security_headers_on_every_response) {
   boost::beast::flat_buffer buffer;
   http::response<http::string_body> res;
   http::read(socket, buffer, res);
-  EXPECT_NE(std::string(res["Content-Security-Policy"]).find("script-src 'self'"), std::string::npos);
+  EXPECT_NE(std::string(res["Content-Security-Policy"]).find("script-src 'self'"),
+            std::string::npos);
   EXPECT_NE(std::string(res["Content-Security-Policy"]).find("frame-ancestors 'none'"),
             std::string::npos);
   EXPECT_EQ(std::string(res["X-Content-Type-Options"]), "nosniff");

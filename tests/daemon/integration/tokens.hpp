@@ -15,9 +15,10 @@ namespace qc_test {
 
 // A 32-byte HS256 secret in a file, for --jwt-secret-file.
 inline std::string write_secret_file(const std::string& secret) {
-  std::string path = std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
-                                                                    : "/tmp") +
-                     "/jwt-secret-" + std::to_string(::getpid());
+  std::string path =
+      std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
+                                                     : "/tmp") +
+      "/jwt-secret-" + std::to_string(::getpid());
   std::ofstream(path) << secret << "\n";
   return path;
 }
@@ -36,11 +37,11 @@ inline std::string hs256_token(const std::string& secret, boost::json::object cl
   if (jwt_new(&jwt) != 0) throw std::runtime_error("jwt_new failed");
   std::string json = boost::json::serialize(claims);
   jwt_add_grants_json(jwt, json.c_str());
-  int rc = std::string(alg) == "none"
-               ? jwt_set_alg(jwt, JWT_ALG_NONE, nullptr, 0)
-               : jwt_set_alg(jwt, JWT_ALG_HS256,
-                             reinterpret_cast<const unsigned char*>(secret.data()),
-                             static_cast<int>(secret.size()));
+  int rc =
+      std::string(alg) == "none"
+          ? jwt_set_alg(jwt, JWT_ALG_NONE, nullptr, 0)
+          : jwt_set_alg(jwt, JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),
+                        static_cast<int>(secret.size()));
   if (rc != 0) throw std::runtime_error("jwt_set_alg failed");
   char* encoded = jwt_encode_str(jwt);
   std::string token = encoded ? encoded : "";
