@@ -6,6 +6,7 @@
 // text: elements are made with createElement, data goes into textContent,
 // class names come from STATUS_CLASS, never from data. No innerHTML anywhere.
 import { QueuecastClient } from './queuecast.js';
+import { takeFragmentToken, onSignIn, showSignIn } from './signin.js';
 
 const STATUS_CLASS = {
   queued: 's-queued', ready: 's-ready', running: 's-running', completed: 's-completed', failed: 's-failed',
@@ -17,7 +18,7 @@ const $ = (id) => document.getElementById(id);
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 let queueName = new URLSearchParams(location.search).get('queue') || 'default';
 
-const client = new QueuecastClient(wsUrl, { pauseWhenHidden: false, heartbeatMs: 15000 });
+const client = new QueuecastClient(wsUrl, { pauseWhenHidden: false, heartbeatMs: 15000, token: takeFragmentToken() });
 let queue = client.subscribe(`queue:${queueName}`, { mode: 'delta' });
 const workflows = client.subscribe('workflows', { mode: 'delta' });
 
@@ -113,7 +114,8 @@ async function fillQueueSelect() {
   const select = $('queue-select');
   let names = [queueName];
   try {
-    const list = await (await fetch('/api/v1/queues')).json();
+    const headers = client.token ? { Authorization: `Bearer ${client.token}` } : {};
+    const list = await (await fetch('/api/v1/queues', { headers })).json();
     names = [...new Set([queueName, ...list.queues.map(String)])].sort();
   } catch {
     // the selector keeps the current queue only
@@ -128,6 +130,11 @@ client.addEventListener('status', (e) => {
   const state = e.detail.state === 'reconnecting' && !navigator.onLine ? 'offline' : e.detail.state;
   $('connection').dataset.state = state;
   $('connection').querySelector('b').textContent = state;
+});
+client.addEventListener('unauthorized', (e) => showSignIn(e.detail.reason));
+onSignIn((token) => {
+  client.setToken(token);
+  fillQueueSelect();
 });
 client.addEventListener('error', (e) => console.warn('queuecast:', e.detail.message));
 setInterval(renderQueue, 1000); // durations of running phases keep counting
