@@ -1,23 +1,68 @@
 // The built-in dashboard: one queue (phases grouped by workflow) and the
 // workflow list, live over the queuecast WebSocket client.
+//
+// Everything shown comes from rows any writer of the queue controls (titles,
+// workers, errors, even statuses to a superuser), so data only ever becomes
+// text: elements are made with createElement, data goes into textContent,
+// class names come from STATUS_CLASS, never from data. No innerHTML anywhere.
 import { QueuecastClient } from './queuecast.js';
+import { takeFragmentToken, onSignIn, showSignIn } from './signin.js';
 
-const params = new URLSearchParams(location.search);
-const queueName = params.get('queue') || 'default';
-const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+const STATUS_CLASS = {
+  queued: 's-queued', ready: 's-ready', running: 's-running', completed: 's-completed', failed: 's-failed',
+  blocked: 's-blocked', cancelled: 's-cancelled', pending: 's-pending', paused: 's-paused',
+};
+const PHASE_COLUMNS = ['#', 'title', 'status', 'position', 'priority', 'worker', 'attempts', 'duration'];
+
 const $ = (id) => document.getElementById(id);
+const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+let queueName = new URLSearchParams(location.search).get('queue') || 'default';
 
-const client = new QueuecastClient(wsUrl, { pauseWhenHidden: false, heartbeatMs: 15000 });
-const queue = client.subscribe(`queue:${queueName}`, { mode: 'delta' });
+const client = new QueuecastClient(wsUrl, { pauseWhenHidden: false, heartbeatMs: 15000, token: takeFragmentToken() });
+let queue = client.subscribe(`queue:${queueName}`, { mode: 'delta' });
 const workflows = client.subscribe('workflows', { mode: 'delta' });
 
-const escape = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+/** An element with a fixed class name and, optionally, data as its text. */
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function statusPill(status) {
+  const known = Object.hasOwn(STATUS_CLASS, status);
+  return el('span', `status ${known ? STATUS_CLASS[status] : 's-unknown'}`, status);
+}
 
 function duration(phase) {
   if (!phase.started_at) return '';
   const end = phase.finished_at ? Date.parse(phase.finished_at) : Date.now();
   const seconds = Math.max(0, (end - Date.parse(phase.started_at)) / 1000);
+  if (!Number.isFinite(seconds)) return '';
   return seconds < 60 ? `${seconds.toFixed(1)} s` : `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+function phaseRow(p) {
+  const row = el('tr');
+  row.dataset.id = String(p.id);
+  const title = el('td', 'title', p.title);
+  if (p.error) title.append(el('div', 'error', p.error));
+  const status = el('td');
+  status.append(statusPill(p.status));
+  row.append(el('td', null, p.phase_number), title, status, el('td', null, p.position), el('td', null, p.priority),
+    el('td', null, p.worker), el('td', null, `${p.attempts}/${p.max_attempts}`), el('td', null, duration(p)));
+  return row;
+}
+
+function phaseGroup(heading, phases) {
+  const group = el('div', 'group');
+  const table = el('table');
+  const head = el('tr');
+  for (const name of PHASE_COLUMNS) head.append(el('th', null, name));
+  table.append(head, ...phases.map(phaseRow));
+  group.append(el('h3', null, heading), table);
+  return group;
 }
 
 function renderQueue() {
@@ -33,49 +78,63 @@ function renderQueue() {
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(phase);
   }
-  const html = [];
+  const nodes = [];
   for (const [key, phases] of groups) {
-    const title = key === 'none' ? 'Jobs' : `Workflow ${key}: ${escape(titles.get(key) || '')}`;
-    html.push(`<div class="group"><h3>${title}</h3><table><tr><th>#</th><th>title</th><th>status</th>
-      <th>position</th><th>priority</th><th>worker</th><th>attempts</th><th>duration</th></tr>`);
-    for (const p of phases) {
-      html.push(`<tr data-id="${p.id}"><td>${p.phase_number}</td><td class="title">${escape(p.title)}</td>
-        <td><span class="status" data-s="${p.status}">${p.status}</span></td><td>${p.position}</td>
-        <td>${p.priority}</td><td>${escape(p.worker)}</td><td>${p.attempts}/${p.max_attempts}</td>
-        <td>${duration(p)}</td></tr>`);
-    }
-    html.push('</table></div>');
+    nodes.push(phaseGroup(key === 'none' ? 'Jobs' : `Workflow ${key}: ${titles.get(key) ?? ''}`, phases));
   }
-  $('phases').innerHTML = html.join('') || '<p class="empty">The queue is empty.</p>';
+  $('phases').replaceChildren(...(nodes.length ? nodes : [el('p', 'empty', 'The queue is empty.')]));
 }
 
 function renderWorkflows() {
-  const list = workflows.state?.workflows || [];
-  $('workflows').innerHTML = list.slice(0, 50).map((w) =>
-    `<li><span>${escape(w.title)} <span class="muted">#${w.id}</span></span>
-     <span class="status" data-s="${w.status}">${w.status}</span></li>`).join('') ||
-    '<li class="muted">No workflows.</li>';
+  const items = (workflows.state?.workflows || []).slice(0, 50).map((w) => {
+    const name = el('span', null, `${w.title} `);
+    name.append(el('span', 'muted', `#${w.id}`));
+    const item = el('li');
+    item.append(name, statusPill(w.status));
+    return item;
+  });
+  $('workflows').replaceChildren(...(items.length ? items : [el('li', 'muted', 'No workflows.')]));
+}
+
+// Switching queues in the page (not by reloading it) keeps the token, which
+// lives in memory only.
+function showQueue(name) {
+  if (name === queueName) return;
+  client.unsubscribe(`queue:${queueName}`);
+  queue.removeEventListener('update', renderQueue);
+  queueName = name;
+  history.replaceState(history.state, '', `?queue=${encodeURIComponent(name)}`);
+  queue = client.subscribe(`queue:${queueName}`, { mode: 'delta' });
+  queue.addEventListener('update', renderQueue);
+  $('phases').replaceChildren();
+  window.queuecast.queue = queue;
 }
 
 async function fillQueueSelect() {
   const select = $('queue-select');
   let names = [queueName];
   try {
-    const list = await (await fetch('/api/v1/queues')).json();
-    names = [...new Set([queueName, ...list.queues])].sort();
+    const headers = client.token ? { Authorization: `Bearer ${client.token}` } : {};
+    const list = await (await fetch('/api/v1/queues', { headers })).json();
+    names = [...new Set([queueName, ...list.queues.map(String)])].sort();
   } catch {
     // the selector keeps the current queue only
   }
-  select.innerHTML = names.map((n) => `<option${n === queueName ? ' selected' : ''}>${escape(n)}</option>`).join('');
-  select.onchange = () => { location.search = `?queue=${encodeURIComponent(select.value)}`; };
+  select.replaceChildren(...names.map((n) => new Option(n, n, n === queueName, n === queueName)));
 }
 
+$('queue-select').addEventListener('change', (e) => showQueue(e.target.value));
 queue.addEventListener('update', renderQueue);
 workflows.addEventListener('update', () => { renderWorkflows(); renderQueue(); });
 client.addEventListener('status', (e) => {
   const state = e.detail.state === 'reconnecting' && !navigator.onLine ? 'offline' : e.detail.state;
   $('connection').dataset.state = state;
   $('connection').querySelector('b').textContent = state;
+});
+client.addEventListener('unauthorized', (e) => showSignIn(e.detail.reason));
+onSignIn((token) => {
+  client.setToken(token);
+  fillQueueSelect();
 });
 client.addEventListener('error', (e) => console.warn('queuecast:', e.detail.message));
 setInterval(renderQueue, 1000); // durations of running phases keep counting

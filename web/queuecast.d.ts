@@ -1,6 +1,6 @@
 // Type declarations for queuecast.js (docs/client.md, docs/protocol.md).
 
-export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'stale' | 'closed';
+export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'stale' | 'unauthorized' | 'closed';
 export type Mode = 'snapshot' | 'delta';
 
 export interface Phase {
@@ -21,7 +21,9 @@ export interface WorkflowState { workflow: Workflow | null; phases: Phase[]; }
 
 export interface ClientOptions {
   initialDelayMs?: number; maxDelayMs?: number; jitter?: number; heartbeatMs?: number; connectTimeoutMs?: number;
-  pauseWhenHidden?: boolean; token?: string | null; WebSocket?: typeof WebSocket;
+  pauseWhenHidden?: boolean; WebSocket?: typeof WebSocket;
+  /** Sent as {"type":"hello","token":...}, the first message. A function is called (again) on every connect. */
+  token?: string | null | (() => string | null | Promise<string | null>);
 }
 
 export class Subscription<S = QueueState | WorkflowsState | WorkflowState> extends EventTarget {
@@ -40,7 +42,12 @@ export class QueuecastClient extends EventTarget {
   subscribe(topic: 'workflows', options?: { mode?: Mode }): Subscription<WorkflowsState>;
   subscribe(topic: `workflow:${number}`, options?: { mode?: Mode }): Subscription<WorkflowState>;
   unsubscribe(topic: string): void;
+  /** On an open connection sends {"type":"auth","token":...} (refresh before expiry); otherwise the next
+   *  connection uses it; in state 'unauthorized' connects again. */
+  setToken(token: string): void;
   close(): void;
+  // events: 'status' {state}, 'disconnect' {code, reason}, 'unauthorized' {code: 1008, reason},
+  // 'gap' {topic, seq}, 'error' (a server error message, or {code: 'token', message})
 }
 
 export function applyOps<S>(topic: string, state: S, ops: object[]): S;

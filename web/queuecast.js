@@ -7,6 +7,9 @@
 //   const queue = client.subscribe('queue:default', { mode: 'delta' });
 //   queue.addEventListener('update', () => render(queue.state));
 //   client.addEventListener('status', (e) => showConnection(e.detail.state));
+//
+// `token` (a string, or a function called on every connect) goes in the first
+// message, {"type":"hello"}, never in the URL.
 
 const PHASE_ORDER = ['running', 'ready', 'queued', 'blocked', 'failed', 'completed', 'cancelled'];
 const WORKFLOW_ORDER = ['failed', 'running', 'paused', 'pending', 'completed', 'cancelled'];
@@ -68,7 +71,8 @@ export class Subscription extends EventTarget {
 
 /**
  * States: 'connecting' (first connection), 'live', 'reconnecting' (lost, will
- * retry), 'stale' (connected, but the daemon lost its database), 'closed'.
+ * retry), 'stale' (connected, but the daemon lost its database),
+ * 'unauthorized' (closed with 1008; waits for setToken()), 'closed'.
  */
 export class QueuecastClient extends EventTarget {
   constructor(url, options = {}) {
@@ -85,6 +89,10 @@ export class QueuecastClient extends EventTarget {
       WebSocket: globalThis.WebSocket,
       ...options,
     };
+    this.token = typeof this.options.token === 'function' ? null : this.options.token;
+    this.tokenGiven = false; // from setToken(): the next connect uses it without calling the function
+    this.authenticated = false; // this connection got past the token check
+    this.connecting = false;
     this.subscriptions = new Map();
     this.state = 'connecting';
     this.attempt = 0;
@@ -116,6 +124,17 @@ export class QueuecastClient extends EventTarget {
     if (this.subscriptions.delete(topic)) this.send({ type: 'unsubscribe', topic });
   }
 
+  /** Sent in-band on an open connection (refresh), else used by the next one; reconnects after 1008. */
+  setToken(token) {
+    this.token = token;
+    if (this.ws && this.ws.readyState === 1) return this.send({ type: 'auth', token });
+    this.tokenGiven = true;
+    if (this.state === 'unauthorized') {
+      this.attempt = 0;
+      this.connect();
+    }
+  }
+
   close() {
     this.closedByUser = true;
     this.clearTimers();
@@ -125,12 +144,23 @@ export class QueuecastClient extends EventTarget {
 
   // --- connection -----------------------------------------------------------
 
-  connect() {
+  async connect() {
+    if (this.closedByUser || this.hidden || this.ws || this.connecting) return;
+    this.connecting = true;
+    try {
+      const source = this.options.token;
+      if (typeof source === 'function' && !this.tokenGiven) this.token = (await source()) || null;
+    } catch (error) {
+      this.dispatchEvent(new CustomEvent('error', { detail: { code: 'token', message: String(error) } }));
+      this.connecting = false;
+      return this.onClose({ code: 4003, reason: 'no token' });
+    }
+    this.connecting = false;
+    this.tokenGiven = false;
     if (this.closedByUser || this.hidden) return;
-    const protocols = ['queuecast.v1'];
-    if (this.options.token) protocols.push(`token.${this.options.token}`);
-    const ws = new this.options.WebSocket(this.url, protocols);
+    const ws = new this.options.WebSocket(this.url, ['queuecast.v1']);
     this.ws = ws;
+    this.authenticated = false;
     // A handshake that neither opens nor fails (a half-dead network or peer)
     // must not leave us waiting forever: give up on it and retry.
     this.timers.connect = setTimeout(() => {
@@ -143,6 +173,8 @@ export class QueuecastClient extends EventTarget {
       clearTimeout(this.timers.connect);
       this.lastMessageAt = Date.now();
       this.startHeartbeat();
+      // First: with --token the daemon closes a connection that sends anything else.
+      if (this.token) this.send({ type: 'hello', token: this.token });
       for (const sub of this.subscriptions.values()) this.sendSubscribe(sub);
     };
     ws.onmessage = (event) => this.onMessage(event.data);
@@ -154,7 +186,14 @@ export class QueuecastClient extends EventTarget {
     this.clearTimers();
     this.ws = null;
     if (this.closedByUser) return;
-    this.dispatchEvent(new CustomEvent('disconnect', { detail: { code: event.code, reason: event.reason } }));
+    const detail = { code: event.code, reason: event.reason };
+    this.dispatchEvent(new CustomEvent('disconnect', { detail }));
+    // 1008: token refused; retry only if a function may give a fresh one (expired mid-session).
+    if (event.code === 1008 && !(this.authenticated && typeof this.options.token === 'function')) {
+      this.setState('unauthorized');
+      this.dispatchEvent(new CustomEvent('unauthorized', { detail }));
+      return;
+    }
     if (this.hidden) return;
     this.setState('reconnecting');
     // 1 s doubling to 30 s, with +-10 % jitter so clients do not retry in step.
@@ -219,6 +258,7 @@ export class QueuecastClient extends EventTarget {
       return;
     }
     const sub = message.topic ? this.subscriptions.get(message.topic) : null;
+    if (['subscribed', 'snapshot', 'delta', 'pong'].includes(message.type)) this.authenticated = true;
     switch (message.type) {
       case 'welcome':
         this.attempt = 0;

@@ -72,3 +72,30 @@ test('applyOps and comparePhases follow the documented order', () => {
   assert.deepEqual(applyOps('queue:x', next, [{ op: 'remove', id: 3 }]).phases.map((p) => p.id), [1, 2]);
   assert.ok(comparePhases({ status: 'failed' }, { status: 'completed' }) < 0);
 });
+
+test('with --token: the token in hello is accepted, a wrong one ends in unauthorized until setToken', async () => {
+  const guarded = new Daemon(db, await freePort(), { token: 'SECRET' });
+  await guarded.start();
+  try {
+    const guardedUrl = `ws://127.0.0.1:${guarded.port}/ws`;
+    const good = new QueuecastClient(guardedUrl, { token: 'SECRET' });
+    const queue = good.subscribe('queue:jobs');
+    await waitFor(() => queue.state, { what: 'a snapshot with the right token' });
+    assert.deepEqual(queue.state, snapshot());
+    good.close();
+
+    const bad = new QueuecastClient(guardedUrl, { token: 'WRONG', initialDelayMs: 50 });
+    const refused = bad.subscribe('queue:jobs');
+    const reasons = [];
+    bad.addEventListener('unauthorized', (e) => reasons.push(e.detail));
+    await waitFor(() => bad.state === 'unauthorized', { what: 'unauthorized' });
+    assert.equal(reasons[0].code, 1008);
+    assert.equal(refused.state, null);
+    bad.setToken('SECRET');
+    await waitFor(() => refused.state, { what: 'a snapshot after setToken' });
+    assert.equal(bad.state, 'live');
+    bad.close();
+  } finally {
+    await guarded.stop();
+  }
+});

@@ -38,14 +38,15 @@ export async function waitFor(check, { timeoutMs = 10000, what = 'condition' } =
 }
 
 export class Daemon {
-  constructor(database, port) {
+  constructor(database, port, { token = null } = {}) {
     this.database = database;
     this.port = port;
+    this.token = token; // --token: the static token /ws then requires in its hello
   }
   async start() {
     this.process?.kill('SIGKILL');
     this.process = spawn(binary, ['--database', `dbname=${this.database}`, '--listen', `127.0.0.1:${this.port}`,
-      '--log-level', 'warn'],
+      '--log-level', 'warn', ...(this.token ? ['--token', this.token] : [])],
       { stdio: ['ignore', 'ignore', 'inherit'] });
     await waitFor(async () => {
       try {

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { Daemon, createDatabase, freePort, sql } from './daemon.mjs';
+import { launchOptions } from './browser.mjs';
 
 const artifacts = new URL('./artifacts/', import.meta.url).pathname;
 mkdirSync(artifacts, { recursive: true });
@@ -20,13 +21,7 @@ test('dashboard shows SQL changes live and recovers from a daemon restart', asyn
   await daemon.start();
   let browser;
   try {
-    // launch() gives Chromium a fresh temporary profile of its own.
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-      timeout: 30000,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await chromium.launch(launchOptions);
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(`http://127.0.0.1:${daemon.port}/`);
     await page.waitForSelector('.connection[data-state=live]', { timeout: 10000 });
