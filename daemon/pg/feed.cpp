@@ -48,6 +48,17 @@ std::string hint_for(const std::string& error) {
   return "check --database and the server log";
 }
 
+// One history row as the catch-up query returns it; anything that does not
+// parse is a history we cannot follow, so the caller reloads.
+change_row parse_history_row(const char* text, std::int64_t after_seq) {
+  try {
+    return change_from_json(json::parse(text).as_object());
+  } catch (const std::exception& e) {
+    throw state_diverged("history row after seq " + std::to_string(after_seq) +
+                         " cannot be read: " + e.what());
+  }
+}
+
 }  // namespace
 
 feed::feed(asio::any_io_executor executor, const config& cfg, store& state, hub& fanout)
@@ -174,14 +185,16 @@ asio::awaitable<void> feed::resync_after_reconnect() {
         {{"ours", std::to_string(state_.seq())}, {"resumable_from", std::to_string(resumable)}});
     co_await load("history was pruned past seq " + std::to_string(state_.seq()));
   } else {
-    co_await catch_up(0);
+    co_await catch_up();
   }
 }
 
-void feed::deliver(const std::vector<change_row>& rows, std::int64_t committed_at_us) {
+void feed::deliver(const std::vector<change_row>& rows) {
   std::vector<topic_update> updates;
   try {
-    updates = state_.apply(rows);
+    updates = state_.apply(rows);  // checks every row first (change_problem)
+  } catch (const state_diverged&) {
+    throw;
   } catch (const std::exception& e) {
     // The history does not fit our state: start over from a fresh load.
     throw state_diverged(e.what());
@@ -189,43 +202,71 @@ void feed::deliver(const std::vector<change_row>& rows, std::int64_t committed_a
   process_metrics().changes_applied += rows.size();
   process_metrics().seq = state_.seq();
   hub_.publish(updates);
+  // Commit time from the history rows themselves, never from a NOTIFY.
+  std::int64_t committed_at_us = rows.back().committed_at_us;
   if (committed_at_us > 0) process_metrics().observe_lag((now_us() - committed_at_us) / 1e6);
 }
 
-asio::awaitable<void> feed::catch_up(std::int64_t committed_at_us) {
+// Reads every change after the state's seq and applies it, in batches. Each
+// read also returns current_seq() and history_id() (one row even when no
+// change is new), so a doorbell with nothing behind it costs this one query
+// and still notices a history that went back or was replaced.
+asio::awaitable<void> feed::catch_up() {
   while (true) {
     process_metrics().catchup_queries++;
     // A named vector: g++ 12 mishandles initializer-list temporaries in coroutines.
     std::vector<std::optional<std::string>> params;
     params.emplace_back(std::to_string(state_.seq()));
     pg_result result = co_await query_.query(
-        "SELECT json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, 'op', "
-        "op, "
-        "'data', data, 'old_data', old_data) FROM queuecast.changes WHERE seq > $1 ORDER BY seq "
-        "LIMIT " +
-            std::to_string(catch_up_batch),
+        "SELECT queuecast.current_seq(), queuecast.history_id(), c.row "
+        "FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
+        "SELECT json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, "
+        "'op', op, 'data', data, 'old_data', old_data, "
+        "'at', (extract(epoch FROM committed_at) * 1e6)::bigint) AS row "
+        "FROM queuecast.changes WHERE seq > $1 ORDER BY seq LIMIT " +
+            std::to_string(catch_up_batch) + ") AS c ON true",
         params);
     int rows = PQntuples(result.get());
+    if (rows == 0) throw state_diverged("the catch-up read returned no row");
+    if (history_id_ != PQgetvalue(result.get(), 0, 1)) {
+      log(log_level::warn, "history_replaced",
+          {{"meaning", "the extension was re-created; starting clients over"}});
+      throw state_diverged("the database's history was replaced (extension re-created)");
+    }
+    std::int64_t current = 0;
+    try {
+      current = std::stoll(PQgetvalue(result.get(), 0, 0));
+    } catch (const std::exception& e) {
+      throw state_diverged(std::string("current_seq() cannot be read: ") + e.what());
+    }
+    if (current < state_.seq()) {
+      log(log_level::warn, "seq_went_backwards",
+          {{"ours", std::to_string(state_.seq())},
+           {"database", std::to_string(current)},
+           {"meaning",
+            "restored backup, failover or re-created extension; starting clients over"}});
+      throw state_diverged("the database's history went back from seq " +
+                           std::to_string(state_.seq()) + " to " + std::to_string(current));
+    }
     std::vector<change_row> batch;
     batch.reserve(rows);
     for (int i = 0; i < rows; ++i) {
-      batch.push_back(change_from_json(json::parse(PQgetvalue(result.get(), i, 0)).as_object()));
+      if (PQgetisnull(result.get(), i, 2)) continue;  // the one row of an empty read
+      batch.push_back(parse_history_row(PQgetvalue(result.get(), i, 2),
+                                        batch.empty() ? state_.seq() : batch.back().seq));
     }
-    if (!batch.empty() && batch.front().seq > state_.seq() + 1) {
+    if (batch.empty()) co_return;
+    if (batch.front().seq > state_.seq() + 1) {
       // A hole: aborted commits leave those, but prune() may also have
       // deleted rows we never applied. Only the latter forces a reload.
-      pg_result pruned =
-          co_await query_.query("SELECT queuecast.resumable_from(), queuecast.history_id()");
-      if (history_id_ != PQgetvalue(pruned.get(), 0, 1)) {
-        throw state_diverged("the database's history was replaced (extension re-created)");
-      }
+      pg_result pruned = co_await query_.query("SELECT queuecast.resumable_from()");
       if (std::stoll(PQgetvalue(pruned.get(), 0, 0)) > state_.seq()) {
         log(log_level::warn, "history_pruned_past_us", {{"ours", std::to_string(state_.seq())}});
         throw state_diverged("history was pruned past seq " + std::to_string(state_.seq()));
       }
     }
-    if (!batch.empty()) deliver(batch, committed_at_us);
-    if (rows < static_cast<int>(catch_up_batch)) co_return;
+    deliver(batch);
+    if (batch.size() < catch_up_batch) co_return;
   }
 }
 
@@ -260,44 +301,13 @@ asio::awaitable<void> feed::listen_loop() {
       co_await listen_.query("SELECT 1", {}, 10s);
       continue;
     }
-    std::vector<std::string> payloads = listen_.take_notifications();
-    if (payloads.empty()) continue;
-    process_metrics().notifications += payloads.size();
-    bool need_query = false;
-    bool old_news = false;
-    std::int64_t committed_at = 0;
-    for (const std::string& payload : payloads) {
-      std::optional<doorbell> bell = parse_doorbell(payload);
-      if (!bell) {
-        process_metrics().foreign_notifications++;
-        need_query = true;  // someone else's NOTIFY: look, cheaply, whether anything changed
-        continue;
-      }
-      committed_at = bell->committed_at_us;
-      if (!need_query && bell->changes && bell->first == state_.seq() + 1) {
-        deliver(*bell->changes, bell->committed_at_us);
-      } else if (bell->last > state_.seq()) {
-        need_query = true;  // too big to inline, a hole, or missed notifications
-      } else {
-        old_news = true;  // already applied - or the database's seq went back
-      }
-    }
-    if (old_news && !need_query) {
-      // After a restored backup or a re-created extension, new commits carry
-      // seqs we have already passed: find out which case this is.
-      pg_result current = co_await query_.query("SELECT queuecast.current_seq()");
-      std::int64_t seq = std::stoll(PQgetvalue(current.get(), 0, 0));
-      if (seq < state_.seq()) {
-        log(log_level::warn, "seq_went_backwards",
-            {{"ours", std::to_string(state_.seq())},
-             {"database", std::to_string(seq)},
-             {"meaning",
-              "restored backup, failover or re-created extension; starting clients over"}});
-        throw state_diverged("the database's history went back from seq " +
-                             std::to_string(state_.seq()) + " to " + std::to_string(seq));
-      }
-    }
-    if (need_query) co_await catch_up(committed_at);
+    // A doorbell: whatever the notifications say (anyone may NOTIFY this
+    // channel), their content is neither parsed nor trusted. All that have
+    // arrived are drained and answered with one read of the history.
+    std::size_t rung = listen_.take_notifications().size();
+    if (rung == 0) continue;
+    process_metrics().notifications += rung;
+    co_await catch_up();
   }
 }
 

@@ -1,8 +1,9 @@
 // The database side of the daemon (DESIGN.md): one LISTEN connection and one
 // query connection. LISTEN first, then load every queue and the workflows in
 // one REPEATABLE READ transaction with the newest visible seq, then apply
-// every change with a larger seq: inline from the NOTIFY payload when it is
-// complete and contiguous, otherwise read from queuecast.changes. On any
+// every change with a larger seq, read from queuecast.changes. A NOTIFY is
+// only a doorbell: its payload is never parsed, and any number of them
+// arriving together cost one read of the history. On any
 // failure: mark the stream stale, reconnect with backoff and jitter, and
 // catch up from history (or reload when history no longer reaches back, or
 // seq went backwards). It never goes silently deaf: an idle connection is
@@ -40,11 +41,11 @@ class feed {
   asio::awaitable<void> connect_both();
   asio::awaitable<void> load(const std::string& why);
   asio::awaitable<void> resync_after_reconnect();
-  asio::awaitable<void> catch_up(std::int64_t committed_at_us);
+  asio::awaitable<void> catch_up();
   asio::awaitable<void> listen_loop();
   asio::awaitable<void> serve_replays();
   asio::awaitable<std::optional<json::array>> replay(const replay_request& request);
-  void deliver(const std::vector<change_row>& rows, std::int64_t committed_at_us);
+  void deliver(const std::vector<change_row>& rows);
 
   asio::any_io_executor executor_;
   const config& cfg_;
