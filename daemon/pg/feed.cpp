@@ -270,6 +270,70 @@ asio::awaitable<void> feed::catch_up() {
   }
 }
 
+// Idle: probe both connections so a dead one is noticed within seconds, and
+// the history too: a dropped extension or a seq that went back (restored
+// backup) must not leave us serving a state that is gone.
+asio::awaitable<void> feed::probe() {
+  pg_result probe = co_await query_.query(
+      "SELECT pg_notification_queue_usage(), queuecast.current_seq(), queuecast.history_id()", {},
+      10s);
+  process_metrics().notify_queue_usage = std::stod(PQgetvalue(probe.get(), 0, 0));
+  std::int64_t current = std::stoll(PQgetvalue(probe.get(), 0, 1));
+  if (history_id_ != PQgetvalue(probe.get(), 0, 2)) {
+    throw state_diverged("the database's history was replaced (extension re-created)");
+  }
+  if (current < state_.seq()) {
+    throw state_diverged("the database's history went back from seq " +
+                         std::to_string(state_.seq()) + " to " + std::to_string(current));
+  }
+  co_await listen_.query("SELECT 1", {}, 10s);
+}
+
+// Asks queuecast.capture_status() (extension 0.2.0) whether every captured
+// table records its changes. A disabled capture trigger (DISABLE TRIGGER, or
+// ENABLE REPLICA) means commits that neither reach history nor ring the
+// doorbell: we would serve a state that silently stops changing, so we say
+// we are not ready. Without the function (an older extension) or the right
+// to call it, the answer is unknown and readiness does not depend on it.
+asio::awaitable<void> feed::check_capture() {
+  next_capture_check_ = std::chrono::steady_clock::now() + probe_interval;
+  std::string problem;
+  std::int64_t disabled = -1;
+  try {
+    pg_result exists = co_await query_.query(
+        "SELECT to_regprocedure('queuecast.capture_status()') IS NOT NULL", {}, 10s);
+    if (std::string_view(PQgetvalue(exists.get(), 0, 0)) == "t") {
+      pg_result status = co_await query_.query(
+          "SELECT table_name, coalesce(detail, '') FROM queuecast.capture_status() "
+          "WHERE capture_enabled IS NOT TRUE ORDER BY table_name",
+          {}, 10s);
+      disabled = PQntuples(status.get());
+      std::string tables;
+      for (int i = 0; i < disabled; ++i) {
+        std::string table = PQgetvalue(status.get(), i, 0);
+        tables += (i ? ", " : "") + table;
+        if (capture_problem_.find(table) == std::string::npos) {
+          log(log_level::warn, "capture_disabled",
+              {{"table", table}, {"detail", PQgetvalue(status.get(), i, 1)}});
+        }
+      }
+      if (disabled > 0) {
+        problem = "capture is disabled on " + tables +
+                  ": changes are not recorded (see queuecast.capture_status())";
+      }
+    }
+  } catch (const pg_failure& e) {
+    if (!query_.connected()) throw;  // the connection is gone: the caller reconnects
+    // The statement failed (no privilege, say): unknown, not a reason to stop.
+    log(log_level::warn, "capture_status_unknown", {{"error", e.what()}});
+  }
+  if (problem.empty() && !capture_problem_.empty()) {
+    log(log_level::info, "capture_enabled", {{"meaning", "every captured table records again"}});
+  }
+  capture_problem_ = std::move(problem);
+  process_metrics().capture_disabled_tables = disabled;
+}
+
 asio::awaitable<void> feed::listen_loop() {
   while (true) {
     co_await serve_replays();
@@ -283,31 +347,16 @@ asio::awaitable<void> feed::listen_loop() {
     }
     bool readable = std::get<0>(woke);
     if (!readable) {
-      // Idle: probe both connections so a dead one is noticed within seconds,
-      // and the history too: a dropped extension or a seq that went back
-      // (restored backup) must not leave us serving a state that is gone.
-      pg_result probe = co_await query_.query(
-          "SELECT pg_notification_queue_usage(), queuecast.current_seq(), queuecast.history_id()",
-          {}, 10s);
-      process_metrics().notify_queue_usage = std::stod(PQgetvalue(probe.get(), 0, 0));
-      std::int64_t current = std::stoll(PQgetvalue(probe.get(), 0, 1));
-      if (history_id_ != PQgetvalue(probe.get(), 0, 2)) {
-        throw state_diverged("the database's history was replaced (extension re-created)");
-      }
-      if (current < state_.seq()) {
-        throw state_diverged("the database's history went back from seq " +
-                             std::to_string(state_.seq()) + " to " + std::to_string(current));
-      }
-      co_await listen_.query("SELECT 1", {}, 10s);
-      continue;
+      co_await probe();
+    } else if (std::size_t rung = listen_.take_notifications().size(); rung > 0) {
+      // A doorbell: whatever the notifications say (anyone may NOTIFY this
+      // channel), their content is neither parsed nor trusted. All that have
+      // arrived are drained and answered with one read of the history.
+      process_metrics().notifications += rung;
+      co_await catch_up();
     }
-    // A doorbell: whatever the notifications say (anyone may NOTIFY this
-    // channel), their content is neither parsed nor trusted. All that have
-    // arrived are drained and answered with one read of the history.
-    std::size_t rung = listen_.take_notifications().size();
-    if (rung == 0) continue;
-    process_metrics().notifications += rung;
-    co_await catch_up();
+    // After the delivery, not before it; on a timer, not only when idle.
+    if (std::chrono::steady_clock::now() >= next_capture_check_) co_await check_capture();
   }
 }
 
@@ -327,6 +376,7 @@ asio::awaitable<void> feed::run(std::function<void(const std::string&)> on_fatal
       } else {
         co_await resync_after_reconnect();
       }
+      co_await check_capture();
       ever_connected = true;
       ready_ = true;
       reason_.clear();

@@ -30,12 +30,14 @@ class feed {
   // cfg.startup_timeout, else on_fatal is called with a message.
   asio::awaitable<void> run(std::function<void(const std::string&)> on_fatal);
 
-  bool ready() const { return ready_; }
+  // Ready: connected, state loaded, and no captured table has its capture
+  // turned off (capture_status(), extension 0.2.0; unknown counts as fine).
+  bool ready() const { return ready_ && capture_problem_.empty(); }
 
   // Queues a resume that the in-memory window cannot serve; it is answered
   // from queuecast.changes between notifications. False when not connected.
   bool request_replay(const replay_request& request);
-  const std::string& not_ready_reason() const { return reason_; }
+  const std::string& not_ready_reason() const { return ready_ ? capture_problem_ : reason_; }
 
  private:
   asio::awaitable<void> connect_both();
@@ -43,6 +45,8 @@ class feed {
   asio::awaitable<void> resync_after_reconnect();
   asio::awaitable<void> catch_up();
   asio::awaitable<void> listen_loop();
+  asio::awaitable<void> probe();
+  asio::awaitable<void> check_capture();
   asio::awaitable<void> serve_replays();
   asio::awaitable<std::optional<json::array>> replay(const replay_request& request);
   void deliver(const std::vector<change_row>& rows);
@@ -55,6 +59,8 @@ class feed {
   pg_connection query_;
   bool ready_ = false;
   std::string reason_ = "starting";
+  std::string capture_problem_;  // why capture_status() says changes are not recorded
+  std::chrono::steady_clock::time_point next_capture_check_{};
   std::deque<replay_request> replays_;
   asio::steady_timer wake_;  // cancelled to wake the listen loop for replays
   std::string reload_reason_;
