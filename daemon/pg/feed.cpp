@@ -108,7 +108,14 @@ asio::awaitable<std::optional<json::array>> feed::replay(const replay_request& r
                                   PQgetvalue(rows.get(), i, 4), PQgetvalue(rows.get(), i, 5),
                                   PQgetvalue(rows.get(), i, 6)});
   }
-  co_return state_.replay_ops(request.topic, touched);
+  try {
+    co_return state_.replay_ops(request.topic, touched);
+  } catch (const std::logic_error& e) {
+    // A history row with a key that is not an id (stoll): not a reason to
+    // drop the connection; the client gets a fresh snapshot instead.
+    log(log_level::warn, "replay_unreadable", {{"topic", request.topic}, {"error", e.what()}});
+    co_return std::nullopt;
+  }
 }
 
 asio::awaitable<void> feed::serve_replays() {
