@@ -46,6 +46,7 @@ class feed {
   asio::awaitable<void> catch_up();
   asio::awaitable<void> listen_loop();
   asio::awaitable<void> probe();
+  asio::awaitable<void> check_history_position();
   asio::awaitable<void> check_capture();
   asio::awaitable<void> serve_replays();
   asio::awaitable<std::optional<json::array>> replay(const replay_request& request);
