@@ -48,6 +48,17 @@ std::string hint_for(const std::string& error) {
   return "check --database and the server log";
 }
 
+// One history row as the catch-up query returns it; anything that does not
+// parse is a history we cannot follow, so the caller reloads.
+change_row parse_history_row(const char* text, std::int64_t after_seq) {
+  try {
+    return change_from_json(json::parse(text).as_object());
+  } catch (const std::exception& e) {
+    throw state_diverged("history row after seq " + std::to_string(after_seq) +
+                         " cannot be read: " + e.what());
+  }
+}
+
 }  // namespace
 
 feed::feed(asio::any_io_executor executor, const config& cfg, store& state, hub& fanout)
@@ -97,7 +108,14 @@ asio::awaitable<std::optional<json::array>> feed::replay(const replay_request& r
                                   PQgetvalue(rows.get(), i, 4), PQgetvalue(rows.get(), i, 5),
                                   PQgetvalue(rows.get(), i, 6)});
   }
-  co_return state_.replay_ops(request.topic, touched);
+  try {
+    co_return state_.replay_ops(request.topic, touched);
+  } catch (const std::logic_error& e) {
+    // A history row with a key that is not an id (stoll): not a reason to
+    // drop the connection; the client gets a fresh snapshot instead.
+    log(log_level::warn, "replay_unreadable", {{"topic", request.topic}, {"error", e.what()}});
+    co_return std::nullopt;
+  }
 }
 
 asio::awaitable<void> feed::serve_replays() {
@@ -174,14 +192,16 @@ asio::awaitable<void> feed::resync_after_reconnect() {
         {{"ours", std::to_string(state_.seq())}, {"resumable_from", std::to_string(resumable)}});
     co_await load("history was pruned past seq " + std::to_string(state_.seq()));
   } else {
-    co_await catch_up(0);
+    co_await catch_up();
   }
 }
 
-void feed::deliver(const std::vector<change_row>& rows, std::int64_t committed_at_us) {
+void feed::deliver(const std::vector<change_row>& rows) {
   std::vector<topic_update> updates;
   try {
-    updates = state_.apply(rows);
+    updates = state_.apply(rows);  // checks every row first (change_problem)
+  } catch (const state_diverged&) {
+    throw;
   } catch (const std::exception& e) {
     // The history does not fit our state: start over from a fresh load.
     throw state_diverged(e.what());
@@ -189,29 +209,41 @@ void feed::deliver(const std::vector<change_row>& rows, std::int64_t committed_a
   process_metrics().changes_applied += rows.size();
   process_metrics().seq = state_.seq();
   hub_.publish(updates);
+  // Commit time from the history rows themselves, never from a NOTIFY.
+  std::int64_t committed_at_us = rows.back().committed_at_us;
   if (committed_at_us > 0) process_metrics().observe_lag((now_us() - committed_at_us) / 1e6);
 }
 
-asio::awaitable<void> feed::catch_up(std::int64_t committed_at_us) {
+// Reads every change after the state's seq and applies it, in batches. A
+// read that finds nothing new (old news, or someone else's NOTIFY) checks
+// that the database's history did not go back or get replaced (a restored
+// backup, a re-created extension). Only then: the extra statement costs about
+// 0.2 ms, which every real delivery would otherwise pay.
+asio::awaitable<void> feed::catch_up() {
   while (true) {
     process_metrics().catchup_queries++;
     // A named vector: g++ 12 mishandles initializer-list temporaries in coroutines.
     std::vector<std::optional<std::string>> params;
     params.emplace_back(std::to_string(state_.seq()));
     pg_result result = co_await query_.query(
-        "SELECT json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, 'op', "
-        "op, "
-        "'data', data, 'old_data', old_data) FROM queuecast.changes WHERE seq > $1 ORDER BY seq "
-        "LIMIT " +
+        "SELECT json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, "
+        "'op', op, 'data', data, 'old_data', old_data, "
+        "'at', (extract(epoch FROM committed_at) * 1e6)::bigint) "
+        "FROM queuecast.changes WHERE seq > $1 ORDER BY seq LIMIT " +
             std::to_string(catch_up_batch),
         params);
     int rows = PQntuples(result.get());
     std::vector<change_row> batch;
     batch.reserve(rows);
     for (int i = 0; i < rows; ++i) {
-      batch.push_back(change_from_json(json::parse(PQgetvalue(result.get(), i, 0)).as_object()));
+      batch.push_back(parse_history_row(PQgetvalue(result.get(), i, 0),
+                                        batch.empty() ? state_.seq() : batch.back().seq));
     }
-    if (!batch.empty() && batch.front().seq > state_.seq() + 1) {
+    if (batch.empty()) {
+      co_await check_history_position();
+      co_return;
+    }
+    if (batch.front().seq > state_.seq() + 1) {
       // A hole: aborted commits leave those, but prune() may also have
       // deleted rows we never applied. Only the latter forces a reload.
       pg_result pruned =
@@ -224,9 +256,91 @@ asio::awaitable<void> feed::catch_up(std::int64_t committed_at_us) {
         throw state_diverged("history was pruned past seq " + std::to_string(state_.seq()));
       }
     }
-    if (!batch.empty()) deliver(batch, committed_at_us);
-    if (rows < static_cast<int>(catch_up_batch)) co_return;
+    deliver(batch);
+    if (batch.size() < catch_up_batch) co_return;
   }
+}
+
+// Idle: probe both connections so a dead one is noticed within seconds, and
+// the history too: a dropped extension or a seq that went back (restored
+// backup) must not leave us serving a state that is gone.
+asio::awaitable<void> feed::probe() {
+  pg_result probe = co_await query_.query("SELECT pg_notification_queue_usage()", {}, 10s);
+  process_metrics().notify_queue_usage = std::stod(PQgetvalue(probe.get(), 0, 0));
+  co_await check_history_position();
+  co_await listen_.query("SELECT 1", {}, 10s);
+}
+
+// Throws state_diverged when the database's history is not the one our state
+// follows any more: replaced (a re-created extension) or behind our seq (a
+// restored backup, a failover to a standby that was behind).
+asio::awaitable<void> feed::check_history_position() {
+  pg_result result =
+      co_await query_.query("SELECT queuecast.current_seq(), queuecast.history_id()", {}, 10s);
+  if (history_id_ != PQgetvalue(result.get(), 0, 1)) {
+    log(log_level::warn, "history_replaced",
+        {{"meaning", "the extension was re-created; starting clients over"}});
+    throw state_diverged("the database's history was replaced (extension re-created)");
+  }
+  std::int64_t current = 0;
+  try {
+    current = std::stoll(PQgetvalue(result.get(), 0, 0));
+  } catch (const std::exception& e) {
+    throw state_diverged(std::string("current_seq() cannot be read: ") + e.what());
+  }
+  if (current < state_.seq()) {
+    log(log_level::warn, "seq_went_backwards",
+        {{"ours", std::to_string(state_.seq())},
+         {"database", std::to_string(current)},
+         {"meaning", "restored backup, failover or re-created extension; starting clients over"}});
+    throw state_diverged("the database's history went back from seq " +
+                         std::to_string(state_.seq()) + " to " + std::to_string(current));
+  }
+}
+
+// Asks queuecast.capture_status() (extension 0.2.0) whether every captured
+// table records its changes. A disabled capture trigger (DISABLE TRIGGER, or
+// ENABLE REPLICA) means commits that neither reach history nor ring the
+// doorbell: we would serve a state that silently stops changing, so we say
+// we are not ready. Without the function (an older extension) or the right
+// to call it, the answer is unknown and readiness does not depend on it.
+asio::awaitable<void> feed::check_capture() {
+  next_capture_check_ = std::chrono::steady_clock::now() + probe_interval;
+  std::string problem;
+  std::int64_t disabled = -1;
+  try {
+    pg_result exists = co_await query_.query(
+        "SELECT to_regprocedure('queuecast.capture_status()') IS NOT NULL", {}, 10s);
+    if (std::string_view(PQgetvalue(exists.get(), 0, 0)) == "t") {
+      pg_result status = co_await query_.query(
+          "SELECT table_name, coalesce(detail, '') FROM queuecast.capture_status() "
+          "WHERE capture_enabled IS NOT TRUE ORDER BY table_name",
+          {}, 10s);
+      disabled = PQntuples(status.get());
+      std::string tables;
+      for (int i = 0; i < disabled; ++i) {
+        std::string table = PQgetvalue(status.get(), i, 0);
+        tables += (i ? ", " : "") + table;
+        if (capture_problem_.find(table) == std::string::npos) {
+          log(log_level::warn, "capture_disabled",
+              {{"table", table}, {"detail", PQgetvalue(status.get(), i, 1)}});
+        }
+      }
+      if (disabled > 0) {
+        problem = "capture is disabled on " + tables +
+                  ": changes are not recorded (see queuecast.capture_status())";
+      }
+    }
+  } catch (const pg_failure& e) {
+    if (!query_.connected()) throw;  // the connection is gone: the caller reconnects
+    // The statement failed (no privilege, say): unknown, not a reason to stop.
+    log(log_level::warn, "capture_status_unknown", {{"error", e.what()}});
+  }
+  if (problem.empty() && !capture_problem_.empty()) {
+    log(log_level::info, "capture_enabled", {{"meaning", "every captured table records again"}});
+  }
+  capture_problem_ = std::move(problem);
+  process_metrics().capture_disabled_tables = disabled;
 }
 
 asio::awaitable<void> feed::listen_loop() {
@@ -242,62 +356,16 @@ asio::awaitable<void> feed::listen_loop() {
     }
     bool readable = std::get<0>(woke);
     if (!readable) {
-      // Idle: probe both connections so a dead one is noticed within seconds,
-      // and the history too: a dropped extension or a seq that went back
-      // (restored backup) must not leave us serving a state that is gone.
-      pg_result probe = co_await query_.query(
-          "SELECT pg_notification_queue_usage(), queuecast.current_seq(), queuecast.history_id()",
-          {}, 10s);
-      process_metrics().notify_queue_usage = std::stod(PQgetvalue(probe.get(), 0, 0));
-      std::int64_t current = std::stoll(PQgetvalue(probe.get(), 0, 1));
-      if (history_id_ != PQgetvalue(probe.get(), 0, 2)) {
-        throw state_diverged("the database's history was replaced (extension re-created)");
-      }
-      if (current < state_.seq()) {
-        throw state_diverged("the database's history went back from seq " +
-                             std::to_string(state_.seq()) + " to " + std::to_string(current));
-      }
-      co_await listen_.query("SELECT 1", {}, 10s);
-      continue;
+      co_await probe();
+    } else if (std::size_t rung = listen_.take_notifications().size(); rung > 0) {
+      // A doorbell: whatever the notifications say (anyone may NOTIFY this
+      // channel), their content is neither parsed nor trusted. All that have
+      // arrived are drained and answered with one read of the history.
+      process_metrics().notifications += rung;
+      co_await catch_up();
     }
-    std::vector<std::string> payloads = listen_.take_notifications();
-    if (payloads.empty()) continue;
-    process_metrics().notifications += payloads.size();
-    bool need_query = false;
-    bool old_news = false;
-    std::int64_t committed_at = 0;
-    for (const std::string& payload : payloads) {
-      std::optional<doorbell> bell = parse_doorbell(payload);
-      if (!bell) {
-        process_metrics().foreign_notifications++;
-        need_query = true;  // someone else's NOTIFY: look, cheaply, whether anything changed
-        continue;
-      }
-      committed_at = bell->committed_at_us;
-      if (!need_query && bell->changes && bell->first == state_.seq() + 1) {
-        deliver(*bell->changes, bell->committed_at_us);
-      } else if (bell->last > state_.seq()) {
-        need_query = true;  // too big to inline, a hole, or missed notifications
-      } else {
-        old_news = true;  // already applied - or the database's seq went back
-      }
-    }
-    if (old_news && !need_query) {
-      // After a restored backup or a re-created extension, new commits carry
-      // seqs we have already passed: find out which case this is.
-      pg_result current = co_await query_.query("SELECT queuecast.current_seq()");
-      std::int64_t seq = std::stoll(PQgetvalue(current.get(), 0, 0));
-      if (seq < state_.seq()) {
-        log(log_level::warn, "seq_went_backwards",
-            {{"ours", std::to_string(state_.seq())},
-             {"database", std::to_string(seq)},
-             {"meaning",
-              "restored backup, failover or re-created extension; starting clients over"}});
-        throw state_diverged("the database's history went back from seq " +
-                             std::to_string(state_.seq()) + " to " + std::to_string(seq));
-      }
-    }
-    if (need_query) co_await catch_up(committed_at);
+    // After the delivery, not before it; on a timer, not only when idle.
+    if (std::chrono::steady_clock::now() >= next_capture_check_) co_await check_capture();
   }
 }
 
@@ -317,6 +385,7 @@ asio::awaitable<void> feed::run(std::function<void(const std::string&)> on_fatal
       } else {
         co_await resync_after_reconnect();
       }
+      co_await check_capture();
       ever_connected = true;
       ready_ = true;
       reason_.clear();

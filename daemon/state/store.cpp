@@ -102,9 +102,15 @@ store::topic_meta& store::meta(const std::string& topic) {
 }
 
 std::vector<topic_update> store::apply(const std::vector<change_row>& batch) {
+  // Every row is checked before any is applied: a batch with one odd row
+  // changes nothing, and the caller reloads.
+  std::int64_t previous = seq_;
+  for (const change_row& c : batch) {
+    if (auto problem = change_problem(c, previous)) throw state_diverged(*problem);
+    previous = c.seq;
+  }
   std::map<std::string, topic_update> updates;
   for (const change_row& c : batch) {
-    if (c.seq <= seq_) continue;  // already applied (inline and fetched rows overlap)
     effects fx;
     if (c.entity == "phase") {
       apply_phase(c, fx);

@@ -25,8 +25,9 @@
 
 namespace queuecast {
 
-// Thrown by apply() when history does not fit the state (an update of a row
-// the state does not have, a renamed queue): the caller reloads everything.
+// Thrown by apply() when a history row is malformed or does not fit the state
+// (an update of a row the state does not have, a renamed queue): the caller
+// reloads everything.
 struct state_diverged : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -73,6 +74,9 @@ class store {
   std::vector<std::string> load(std::int64_t seq, const json::object& queue_snapshots,
                                 const json::object& workflows);
 
+  // Applies history rows in seq order. Throws state_diverged, changing
+  // nothing, when a row fails change_problem(); throws state_diverged (or
+  // another std::exception) part-way when history does not fit the state.
   std::vector<topic_update> apply(const std::vector<change_row>& batch);
 
   bool loaded() const { return loaded_; }

@@ -61,11 +61,12 @@ std::string metrics::render(
           db_reconnects);
   counter(out, "queuecast_db_reloads_total",
           "Full state reloads (history pruned, seq went back, state diverged).", db_reloads);
-  counter(out, "queuecast_notifications_total", "NOTIFY queuecast messages received.",
+  counter(out, "queuecast_notifications_total",
+          "NOTIFY queuecast messages received (doorbells from anyone; payloads are never read).",
           notifications);
-  counter(out, "queuecast_foreign_notifications_total",
-          "NOTIFY queuecast payloads that were not queuecast's (ignored, caught up from history).",
-          foreign_notifications);
+  counter(out, "queuecast_capture_disabled_tables",
+          "Captured tables whose capture trigger is disabled (-1: unknown, extension < 0.2.0).",
+          static_cast<double>(capture_disabled_tables), "gauge");
   counter(out, "queuecast_catchup_queries_total", "Reads of queuecast.changes.", catchup_queries);
   counter(out, "queuecast_changes_applied_total", "History rows applied to the state.",
           changes_applied);

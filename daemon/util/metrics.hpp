@@ -23,16 +23,19 @@ struct metrics {
   std::map<std::string, std::uint64_t> connections_refused;  // by limit
   std::uint64_t origin_refusals = 0;                         // browsers of other origins
   std::uint64_t db_reconnects = 0;
-  std::uint64_t db_reloads = 0;  // full reloads (history pruned, seq went back, ...)
-  std::uint64_t notifications = 0;
-  std::uint64_t foreign_notifications = 0;  // payloads on the channel that were not ours
+  std::uint64_t db_reloads = 0;     // full reloads (history pruned, seq went back, ...)
+  std::uint64_t notifications = 0;  // doorbells on the channel (anyone's: content never read)
+  // Captured tables whose capture trigger is disabled (capture_status()); -1
+  // when unknown (an extension older than 0.2.0, or not checked yet).
+  std::int64_t capture_disabled_tables = -1;
   std::uint64_t catchup_queries = 0;
   std::uint64_t changes_applied = 0;
   double notify_queue_usage = 0;
   bool db_connected = false;
   std::int64_t seq = 0;
 
-  // Lag from commit (NOTIFY "at") to the moment frames were queued to clients.
+  // Lag from commit (committed_at of the history rows) to the moment frames
+  // were queued to clients.
   static constexpr std::array<double, 12> lag_buckets = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
                                                          0.05,   0.1,   0.25,  0.5,   1,    5};
   std::array<std::uint64_t, lag_buckets.size()> lag_counts{};

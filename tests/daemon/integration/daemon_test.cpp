@@ -243,7 +243,8 @@ TEST_F(daemon_test, ping_pong_and_metrics) {
   for (const char* name :
        {"queuecast_connections_open", "queuecast_messages_sent_total",
         "queuecast_db_reconnects_total", "queuecast_commit_to_send_seconds_bucket",
-        "queuecast_notify_queue_usage", "queuecast_foreign_notifications_total"}) {
+        "queuecast_notify_queue_usage", "queuecast_notifications_total",
+        "queuecast_capture_disabled_tables"}) {
     EXPECT_NE(body.find(name), std::string::npos) << name;
   }
 }

@@ -93,15 +93,26 @@ TEST(store, insert_update_delete_produce_ops_and_order) {
   EXPECT_EQ(s.document("queue:q")->at("total").as_int64(), 1);
 }
 
-TEST(store, replayed_rows_are_ignored) {
+TEST(store, a_row_that_does_not_follow_the_state_seq_is_refused) {
   store s = loaded_store();
   auto first =
       s.apply({row(11, "queue", "UPDATE", "q", json::object{{"name", "q"}, {"paused", true}})});
-  auto again =
-      s.apply({row(11, "queue", "UPDATE", "q", json::object{{"name", "q"}, {"paused", true}})});
   EXPECT_EQ(first.size(), 1u);
-  EXPECT_TRUE(again.empty());
+  EXPECT_THROW(
+      s.apply({row(11, "queue", "UPDATE", "q", json::object{{"name", "q"}, {"paused", false}})}),
+      state_diverged)
+      << "history only grows: a seq seen twice means a history we cannot follow";
   EXPECT_TRUE(s.document("queue:q")->at("paused").as_bool());
+  EXPECT_EQ(s.seq(), 11);
+}
+
+TEST(store, a_batch_with_one_malformed_row_changes_nothing) {
+  store s = loaded_store();
+  EXPECT_THROW(s.apply({row(11, "queue", "UPDATE", "q", json::object{{"paused", true}}),
+                        row(12, "phase", "UPDATE", "1", json::object{{"status", "hacked"}})}),
+               state_diverged);
+  EXPECT_FALSE(s.document("queue:q")->at("paused").as_bool());
+  EXPECT_EQ(s.seq(), 10);
 }
 
 TEST(store, resume_window_and_its_limit) {
