@@ -50,7 +50,9 @@ export class Daemon {
       { stdio: ['ignore', 'ignore', 'inherit'] });
     await waitFor(async () => {
       try {
-        return (await fetch(`http://127.0.0.1:${this.port}/readyz`)).ok;
+        // With a token, /readyz is behind the gate like every data route.
+        const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+        return (await fetch(`http://127.0.0.1:${this.port}/readyz`, { headers })).ok;
       } catch {
         return false;
       }
