@@ -8,6 +8,7 @@
 #include <tuple>
 #include <vector>
 
+#include "auth/base64url.hpp"
 #include "auth/constant_time.hpp"
 #include "auth/topics.hpp"
 #include "auth/verifier.hpp"
@@ -635,4 +636,19 @@ TEST(auth_secret, weak_or_ambiguous_secrets_are_refused_at_start) {
   auth_config negative;
   negative.leeway = std::chrono::seconds(-1);
   EXPECT_NE(create_error(negative).find("leeway"), std::string::npos);
+}
+
+TEST(auth_base64url, every_value_has_exactly_one_accepted_encoding) {
+  EXPECT_EQ(base64url_decode(""), std::string());
+  EXPECT_EQ(base64url_decode("QQ"), std::string("A"));
+  EXPECT_EQ(base64url_decode("QUI"), std::string("AB"));
+  EXPECT_EQ(base64url_decode("-_8"), std::string("\xfb\xff"));
+  // "QR" would also decode to "A" if the unused low bits were ignored: a
+  // signature could then be changed without changing its value.
+  EXPECT_FALSE(base64url_decode("QR"));
+  EXPECT_FALSE(base64url_decode("QUJ"));
+  EXPECT_FALSE(base64url_decode("QQ=="));  // no padding in JWTs
+  EXPECT_FALSE(base64url_decode("Q"));     // impossible length
+  EXPECT_FALSE(base64url_decode("QU+/"));  // standard alphabet, not url-safe
+  EXPECT_FALSE(base64url_decode("QU I"));
 }
