@@ -74,11 +74,22 @@ as_role demo_app "$here/producer.sh" & pids+=($!)
 for n in $(seq "$workers"); do as_role demo_worker "$here/worker.sh" "worker-$n" & pids+=($!); done
 as_role demo_operator "$here/supervisor.sh" & pids+=($!)
 
-"$root/build/queuecastd" --database "$database" --listen "$listen" & pids+=($!)
-for _ in $(seq 50); do curl -sf "http://$listen/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+# Auth is on, as in production: a random static token in a file only we can
+# read (docs/security.md has signed, expiring JWTs with per-topic grants).
+token_dir="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-demo-token.XXXXXX")"
+token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf '%s\n' "$token" >"$token_dir/token"
+chmod 600 "$token_dir/token"
+"$root/build/queuecastd" --database "$database" --listen "$listen" --token-file "$token_dir/token" &
+pids+=($!)
+for _ in $(seq 50); do
+  curl -sf -H "Authorization: Bearer $token" "http://$listen/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+rm -rf "$token_dir"
 echo
-echo "  queuecast demo is live:  http://$listen/"
-echo "  snapshot as JSON:        curl http://$listen/api/v1/queues/default"
+echo "  queuecast demo is live:  http://$listen/#token=$token"
+echo "  snapshot as JSON:        curl -H 'Authorization: Bearer $token' http://$listen/api/v1/queues/default"
 echo "  Ctrl-C stops everything."
 echo
 wait "${pids[-1]}"

@@ -9,6 +9,9 @@ namespace queuecast {
 namespace {
 
 constexpr auto pending_limit = std::chrono::seconds(10);
+// Resumes that read the history cost a query and a large answer: one a
+// second per connection, so no client can keep the daemon busy with them.
+constexpr auto replay_interval = std::chrono::seconds(1);
 
 sub_mode mode_of(sub_format format) {
   return format == sub_format::delta ? sub_mode::delta : sub_mode::snapshot;
@@ -49,13 +52,24 @@ bool hub::try_subscribe(const pending& p, bool give_up_waiting) {
   std::optional<resume_plan> plan;
   if (p.since) plan = state_.resume(p.topic, *p.since);
   bool resumable_format = p.format == sub_format::delta || p.format == sub_format::snapshot;
-  if (p.since && !plan && resumable_format && replayer_ &&
-      replayer_(replay_request{p.sink, p.topic, p.format, *p.since})) {
-    return true;  // subscribed when the replay is answered (finish_replay)
+  if (p.since && !plan && resumable_format && replayer_) {
+    if (!replay_allowed(p.sink)) {
+      process_metrics().client_errors++;
+      p.sink->send(error_frame(
+          "rate_limited", "resuming from history: at most one a second per connection", p.topic));
+      return true;
+    }
+    replay_request request{p.sink, p.topic, p.format, *p.since, next_replay_id_++};
+    if (replayer_(request)) {
+      replaying_.insert_or_assign(p.sink, request);  // replaces any earlier one
+      return true;  // subscribed when the replay is answered (finish_replay)
+    }
   }
   topics_[p.topic][p.sink] = p.format;
   if (p.format == sub_format::queue_update) {
-    p.sink->send_latest(p.topic, queue_update_frame(*state_.document(p.topic)));
+    p.sink->send_latest(p.topic, cached("queue_update|" + p.topic, [&] {
+                          return queue_update_frame(*state_.document(p.topic));
+                        }));
     return true;
   }
   if (p.format == sub_format::job_events) return true;
@@ -70,20 +84,51 @@ bool hub::try_subscribe(const pending& p, bool give_up_waiting) {
 
 // The reply to a resume that can be served: `subscribed` at `position`, then
 // what changed since as one delta (or, in snapshot mode, the newest state).
+frame hub::cached(const std::string& key, const std::function<frame()>& encode) {
+  // Bounded: distinct resume positions must not pile up large frames.
+  constexpr std::size_t max_cached_frames = 32;
+  if (frames_seq_ != state_.seq() || frames_.size() >= max_cached_frames) {
+    frames_.clear();
+    frames_seq_ = state_.seq();
+  }
+  auto [it, inserted] = frames_.try_emplace(key);
+  if (inserted) it->second = encode();
+  return it->second;
+}
+
+bool hub::replay_allowed(subscriber_sink* sink) {
+  auto now = std::chrono::steady_clock::now();
+  auto [it, first] = last_replay_.try_emplace(sink, now);
+  if (!first && now - it->second < replay_interval) return false;
+  it->second = now;
+  return true;
+}
+
 void hub::send_resumed(subscriber_sink* sink, const std::string& topic, sub_format format,
                        std::int64_t position, const json::array& ops) {
   std::int64_t seq = state_.topic_seq(topic);
   sink->send(subscribed_frame(topic, mode_of(format), position, true));
   if (seq <= position) return;
+  std::string key = topic + '|' + std::to_string(seq) + '|' + std::to_string(position);
   if (format == sub_format::delta) {
-    sink->send(delta_frame(topic, seq, position, ops));
+    // The same position gives the same ops (window or history alike).
+    sink->send(cached("delta|" + key, [&] { return delta_frame(topic, seq, position, ops); }));
   } else {
-    sink->send_latest(topic, snapshot_frame(topic, seq, position, *state_.document(topic)));
+    sink->send_latest(topic, cached("snapshot|" + key, [&] {
+                        return snapshot_frame(topic, seq, position, *state_.document(topic));
+                      }));
   }
 }
 
+bool hub::replay_wanted(const replay_request& r) const {
+  auto it = replaying_.find(r.sink);
+  return it != replaying_.end() && it->second.id == r.id;
+}
+
 void hub::finish_replay(const replay_request& r, std::optional<json::array> ops) {
-  if (!sinks_.count(r.sink)) return;  // the client left meanwhile
+  // Unsubscribed, subscribed again, or gone meanwhile: the answer is nobody's.
+  if (!replay_wanted(r)) return;
+  replaying_.erase(r.sink);
   if (!state_.has_topic(r.topic)) {
     r.sink->send(error_frame("unknown_topic", "topic '" + r.topic + "' does not exist", r.topic));
     return;
@@ -101,12 +146,15 @@ void hub::start_fresh(subscriber_sink* sink, const std::string& topic, sub_forma
                       const std::string& reason) {
   std::int64_t seq = state_.topic_seq(topic);
   if (format == sub_format::queue_update) {
-    sink->send_latest(topic, queue_update_frame(*state_.document(topic)));
+    sink->send_latest(topic, cached("queue_update|" + topic,
+                                    [&] { return queue_update_frame(*state_.document(topic)); }));
     return;
   }
   if (format == sub_format::job_events) return;
   sink->send(subscribed_frame(topic, mode_of(format), seq, false, reason));
-  frame snapshot = snapshot_frame(topic, seq, std::nullopt, *state_.document(topic));
+  frame snapshot = cached("snapshot|" + topic + '|' + std::to_string(seq) + "|-", [&] {
+    return snapshot_frame(topic, seq, std::nullopt, *state_.document(topic));
+  });
   if (format == sub_format::delta) {
     sink->send(snapshot);
   } else {
@@ -132,9 +180,13 @@ void hub::unsubscribe(subscriber_sink* sink, const std::string& topic) {
     if (it->second.empty()) topics_.erase(it);
   }
   std::erase_if(pending_, [&](const pending& p) { return p.sink == sink && p.topic == topic; });
+  if (auto it = replaying_.find(sink); it != replaying_.end() && it->second.topic == topic)
+    replaying_.erase(it);
 }
 
 void hub::remove(subscriber_sink* sink) {
+  replaying_.erase(sink);
+  last_replay_.erase(sink);
   for (auto it = topics_.begin(); it != topics_.end();) {
     it->second.erase(sink);
     it = it->second.empty() ? topics_.erase(it) : std::next(it);
@@ -143,27 +195,26 @@ void hub::remove(subscriber_sink* sink) {
   sinks_.erase(sink);
 }
 
-bool hub::is_subscribed(const subscriber_sink* sink, const std::string& topic) const {
-  auto it = topics_.find(topic);
-  if (it != topics_.end() && it->second.count(const_cast<subscriber_sink*>(sink))) return true;
-  return std::any_of(pending_.begin(), pending_.end(),
-                     [&](const pending& p) { return p.sink == sink && p.topic == topic; });
-}
-
+// A sink's subscriptions: granted, waiting for the state, or waiting for
+// their replay.
 std::vector<std::string> hub::topics_of(const subscriber_sink* sink) const {
   std::vector<std::string> topics;
   for (const auto& [topic, subs] : topics_)
     if (subs.count(const_cast<subscriber_sink*>(sink))) topics.push_back(topic);
   for (const pending& p : pending_)
     if (p.sink == sink) topics.push_back(p.topic);
+  if (auto it = replaying_.find(const_cast<subscriber_sink*>(sink)); it != replaying_.end())
+    topics.push_back(it->second.topic);
   return topics;
 }
 
+bool hub::is_subscribed(const subscriber_sink* sink, const std::string& topic) const {
+  auto topics = topics_of(sink);
+  return std::find(topics.begin(), topics.end(), topic) != topics.end();
+}
+
 std::size_t hub::subscription_count(const subscriber_sink* sink) const {
-  std::size_t n = 0;
-  for (const auto& [topic, subs] : topics_) n += subs.count(const_cast<subscriber_sink*>(sink));
-  for (const auto& p : pending_) n += p.sink == sink;
-  return n;
+  return topics_of(sink).size();
 }
 
 std::map<std::string, std::size_t> hub::counts_by_topic() const {

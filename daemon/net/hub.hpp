@@ -34,12 +34,15 @@ class subscriber_sink {
 };
 
 // A resume the in-memory window cannot serve, to be answered from
-// queuecast.changes by the database side.
+// queuecast.changes by the database side. `id` is handed out by the hub:
+// a replay is answered only while it is still the sink's current one (not
+// unsubscribed, replaced by a newer subscribe, or gone with its session).
 struct replay_request {
   subscriber_sink* sink;
   std::string topic;
   sub_format format;
   std::int64_t since;
+  std::uint64_t id = 0;
 };
 
 class hub {
@@ -53,6 +56,8 @@ class hub {
   }
   // The replayer's answer: the ops from `since` to now, or nullopt (fresh start).
   void finish_replay(const replay_request& request, std::optional<json::array> ops);
+  // Whether a queued replay is still wanted; the replayer skips it if not.
+  bool replay_wanted(const replay_request& request) const;
 
   // Subscribes and sends the reply (subscribed + snapshot, or a resume).
   // Waits (keeps it pending) while the state is not loaded, or when the
@@ -94,12 +99,22 @@ class hub {
   void start_fresh(subscriber_sink* sink, const std::string& topic, sub_format format,
                    const std::string& reason);
   void drop_topic(const std::string& topic);
+  // One encoding per frame and state: floods of identical subscribes and
+  // resumes share it (cleared whenever the state moves on).
+  frame cached(const std::string& key, const std::function<frame()>& encode);
+  bool replay_allowed(subscriber_sink* sink);
 
   store& state_;
   std::function<bool(const replay_request&)> replayer_;
   bool live_ = false;
   std::map<std::string, std::map<subscriber_sink*, sub_format>> topics_;
   std::vector<pending> pending_;
+  // One replay in flight per connection: a newer one replaces it.
+  std::map<subscriber_sink*, replay_request> replaying_;
+  std::map<subscriber_sink*, std::chrono::steady_clock::time_point> last_replay_;
+  std::uint64_t next_replay_id_ = 1;
+  std::map<std::string, frame> frames_;
+  std::int64_t frames_seq_ = -1;
   std::set<subscriber_sink*> sinks_;  // every sink that ever subscribed and is not removed
 };
 

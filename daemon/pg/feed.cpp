@@ -14,6 +14,9 @@ using namespace asio::experimental::awaitable_operators;
 
 constexpr auto probe_interval = 5s;
 constexpr std::size_t catch_up_batch = 5000;
+// Resumes waiting for a history read; more are told to start fresh. Each
+// connection has at most one that counts (hub::replay_wanted).
+constexpr std::size_t max_queued_replays = 10000;
 
 std::string with_application_name(const std::string& conninfo, const char* role) {
   // libpq takes the last value of a repeated keyword only in key=value form;
@@ -71,7 +74,7 @@ feed::feed(asio::any_io_executor executor, const config& cfg, store& state, hub&
       wake_(executor) {}
 
 bool feed::request_replay(const replay_request& request) {
-  if (!ready_ || replays_.size() >= 10000) return false;
+  if (!ready_ || replays_.size() >= max_queued_replays) return false;
   replays_.push_back(request);
   wake_.cancel();
   return true;
@@ -118,23 +121,36 @@ asio::awaitable<std::optional<json::array>> feed::replay(const replay_request& r
   }
 }
 
-asio::awaitable<void> feed::serve_replays() {
-  while (!replays_.empty()) {
-    replay_request request = replays_.front();
-    replays_.pop_front();
-    std::optional<json::array> ops;
-    try {
-      ops = co_await replay(request);
-    } catch (...) {
-      hub_.finish_replay(request, std::nullopt);
-      throw;
-    }
-    log(log_level::debug, "replayed",
-        {{"topic", request.topic},
-         {"since", std::to_string(request.since)},
-         {"resumed", ops ? "true" : "false"}});
-    hub_.finish_replay(request, std::move(ops));
+// Replays are answered one at a time between live deliveries, so a flood of
+// resumes cannot hold back the changes everyone else is waiting for. A
+// replay nobody wants any more (unsubscribed, replaced, session gone) costs
+// nothing; one answer serves every queued replay of the same topic and seq.
+asio::awaitable<void> feed::serve_one_replay() {
+  while (!replays_.empty() && !hub_.replay_wanted(replays_.front())) replays_.pop_front();
+  if (replays_.empty()) co_return;
+  replay_request request = replays_.front();
+  replays_.pop_front();
+  std::optional<json::array> ops;
+  try {
+    ops = co_await replay(request);
+  } catch (...) {
+    hub_.finish_replay(request, std::nullopt);
+    throw;
   }
+  process_metrics().replays++;
+  log(log_level::debug, "replayed",
+      {{"topic", request.topic},
+       {"since", std::to_string(request.since)},
+       {"resumed", ops ? "true" : "false"}});
+  hub_.finish_replay(request, ops);
+  std::erase_if(replays_, [&](const replay_request& same) {
+    if (same.topic != request.topic || same.since != request.since) return false;
+    if (hub_.replay_wanted(same)) {
+      hub_.finish_replay(same, ops);
+      process_metrics().replays_shared++;
+    }
+    return true;
+  });
 }
 
 asio::awaitable<void> feed::connect_both() {
@@ -345,7 +361,16 @@ asio::awaitable<void> feed::check_capture() {
 
 asio::awaitable<void> feed::listen_loop() {
   while (true) {
-    co_await serve_replays();
+    if (!replays_.empty()) {
+      co_await serve_one_replay();
+      // Live changes first: whatever rang meanwhile is applied before the
+      // next replay (take_notifications does not block).
+      if (std::size_t rung = listen_.take_notifications().size(); rung > 0) {
+        process_metrics().notifications += rung;
+        co_await catch_up();
+      }
+      continue;
+    }
     wake_.expires_after(probe_interval);
     auto woke = co_await (listen_.wait_readable(probe_interval) ||
                           wake_.async_wait(asio::as_tuple(asio::use_awaitable)));

@@ -48,7 +48,7 @@ class feed {
   asio::awaitable<void> probe();
   asio::awaitable<void> check_history_position();
   asio::awaitable<void> check_capture();
-  asio::awaitable<void> serve_replays();
+  asio::awaitable<void> serve_one_replay();
   asio::awaitable<std::optional<json::array>> replay(const replay_request& request);
   void deliver(const std::vector<change_row>& rows);
 

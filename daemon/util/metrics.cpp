@@ -68,6 +68,9 @@ std::string metrics::render(
           "Captured tables whose capture trigger is disabled (-1: unknown, extension < 0.2.0).",
           static_cast<double>(capture_disabled_tables), "gauge");
   counter(out, "queuecast_catchup_queries_total", "Reads of queuecast.changes.", catchup_queries);
+  counter(out, "queuecast_replays_total", "Resumes answered from queuecast.changes.", replays);
+  counter(out, "queuecast_replays_shared_total",
+          "Resumes answered with another client's identical replay.", replays_shared);
   counter(out, "queuecast_changes_applied_total", "History rows applied to the state.",
           changes_applied);
   counter(out, "queuecast_notify_queue_usage", "pg_notification_queue_usage() of the database.",

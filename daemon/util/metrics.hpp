@@ -29,6 +29,8 @@ struct metrics {
   // when unknown (an extension older than 0.2.0, or not checked yet).
   std::int64_t capture_disabled_tables = -1;
   std::uint64_t catchup_queries = 0;
+  std::uint64_t replays = 0;         // resumes answered from queuecast.changes
+  std::uint64_t replays_shared = 0;  // resumes answered by another's identical replay
   std::uint64_t changes_applied = 0;
   double notify_queue_usage = 0;
   bool db_connected = false;

@@ -8,7 +8,9 @@ const db = 'queuecast_web_client';
 createDatabase(db);
 sql(db, "SELECT queuecast.create_queue('jobs')");
 const port = await freePort();
-const daemon = new Daemon(db, port);
+// Auth on, as in production: every client sends the token in its hello.
+const TOKEN = 'client-test-token';
+const daemon = new Daemon(db, port, { token: TOKEN });
 await daemon.start();
 process.on('exit', () => daemon.kill()); // never leave a daemon behind
 const url = `ws://127.0.0.1:${port}/ws`;
@@ -17,7 +19,7 @@ const snapshot = () => { const s = JSON.parse(sql(db, "SELECT queuecast.snapshot
 test.after(async () => { await daemon.stop(); });
 
 test('snapshot mode keeps the state SQL has', async () => {
-  const client = new QueuecastClient(url);
+  const client = new QueuecastClient(url, { token: TOKEN });
   const queue = client.subscribe('queue:jobs');
   sql(db, "SELECT queuecast.enqueue('jobs', 'one')");
   await waitFor(() => queue.state?.total === 1, { what: 'one phase' });
@@ -27,7 +29,7 @@ test('snapshot mode keeps the state SQL has', async () => {
 });
 
 test('delta mode applies ops, keeps the order and detects nothing missing', async () => {
-  const client = new QueuecastClient(url);
+  const client = new QueuecastClient(url, { token: TOKEN });
   const queue = client.subscribe('queue:jobs', { mode: 'delta' });
   let gaps = 0;
   client.addEventListener('gap', () => gaps++);
@@ -43,7 +45,7 @@ test('delta mode applies ops, keeps the order and detects nothing missing', asyn
 });
 
 test('reconnects with resume after the daemon restarts', async () => {
-  const client = new QueuecastClient(url, { initialDelayMs: 100, maxDelayMs: 400, connectTimeoutMs: 1000 });
+  const client = new QueuecastClient(url, { token: TOKEN, initialDelayMs: 100, maxDelayMs: 400, connectTimeoutMs: 1000 });
   const queue = client.subscribe('queue:jobs', { mode: 'delta' });
   const states = [];
   client.addEventListener('status', (e) => states.push(e.detail.state));

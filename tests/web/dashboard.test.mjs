@@ -17,13 +17,14 @@ test('dashboard shows SQL changes live and recovers from a daemon restart', asyn
   createDatabase(db);
   sql(db, "SELECT queuecast.create_queue('default')");
   sql(db, "SELECT queuecast.create_workflow('default', 'release 1.0', ARRAY['build', 'test'])");
-  const daemon = new Daemon(db, await freePort());
+  const token = 'dashboard-test-token';  // auth on, as in production
+  const daemon = new Daemon(db, await freePort(), { token });
   await daemon.start();
   let browser;
   try {
     browser = await chromium.launch(launchOptions);
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await page.goto(`http://127.0.0.1:${daemon.port}/`);
+    await page.goto(`http://127.0.0.1:${daemon.port}/#token=${token}`);
     await page.waitForSelector('.connection[data-state=live]', { timeout: 10000 });
     await page.waitForSelector('text=build', { timeout: 10000 });
 
