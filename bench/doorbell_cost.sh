@@ -13,7 +13,7 @@
 # Loopback only; every run is bounded by `timeout`.
 #
 # Usage: bench/doorbell_cost.sh OLD_QUEUECASTD NEW_QUEUECASTD [rate] [seconds] [rounds] [clients]
-# Prints a Markdown table (bench/doorbell_cost.md holds one run's output).
+# Prints a Markdown table and writes it to the "doorbell" section of bench/RESULTS.md.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."
@@ -97,7 +97,7 @@ for round in $(seq "$rounds"); do
   done
 done
 
-python3 - "$tmp/lines" "$rate" "$seconds" "$rounds" <<'PY'
+section="$(python3 - "$tmp/lines" "$rate" "$seconds" "$rounds" <<'PY'
 import statistics, sys
 path, rate, seconds, rounds = sys.argv[1:5]
 runs = {}
@@ -122,3 +122,8 @@ for line in open(path):
     print(line.rstrip())
 print("```")
 PY
+)"
+echo "$section"
+printf '## Doorbell cost (issue 8)\n\nMeasured %s by `bench/doorbell_cost.sh OLD NEW %s %s %s "%s"` (OLD: queuecastd of the 0.1.0 release, applying inline NOTIFY changes; NEW: the doorbell-only daemon).\n\n%s\n' \
+  "$(date +%F)" "$rate" "$seconds" "$rounds" "$client_counts" "$section" |
+  python3 "$here/write_results.py" markdown doorbell

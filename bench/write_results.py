@@ -4,6 +4,7 @@
 A section lives between <!-- NAME:begin --> and <!-- NAME:end --> markers;
 it is replaced when present and appended otherwise.
 
+    write_results.py markdown NAME < SECTION.md   (a script's own Markdown)
     write_results.py capture SECONDS ROUNDS CLIENTS CAPTURED,CAPTURED_010 ALT_CAPTURED "LABEL BARE CAPTURE CAPTURE_010 PLPGSQL"...
 """
 import datetime
@@ -126,6 +127,9 @@ def main():
         replace_section(name, capture_section(args))
     elif name == "fanout":
         replace_section(name, fanout_section(args))
+    elif name == "markdown":
+        # A script that prints its own Markdown section: write_results.py markdown NAME < section.md
+        replace_section(args[0], sys.stdin.read().strip())
     else:
         sys.exit(f"unknown section {name}")
 
