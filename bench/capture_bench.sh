@@ -34,20 +34,22 @@ run_pgbench() {  # db clients -> tps
 setup_db() {  # db kind
   local db="$1" kind="$2"
   pgcluster_psql -d postgres -c "CREATE DATABASE $db"
-  local version=""
-  [ "$kind" = capture010 ] && version="VERSION '0.1.0'"
+  local version="" library=""
+  if [ "$kind" = capture010 ]; then
+    # The 0.1.0 SQL objects with the 0.1.0 library, before anything is captured.
+    version="VERSION '0.1.0'"
+    library="CREATE OR REPLACE FUNCTION queuecast.capture() RETURNS trigger
+             AS '$old_library', 'queuecast_capture' LANGUAGE C;"
+  fi
   pgcluster_psql -d "$db" <<SQL
 CREATE EXTENSION queuecast $version;
+$library
 SELECT queuecast.create_queue('bench');
 INSERT INTO queuecast.phases (queue, title) SELECT 'bench', 'phase ' || g FROM generate_series(1, $rows) g;
 SQL
   case "$kind" in
     bare) pgcluster_psql -d "$db" -c "ALTER TABLE queuecast.phases DISABLE TRIGGER capture" ;;
     plpgsql) pgcluster_psql -d "$db" -f "$here/plpgsql_capture.sql" ;;
-    capture010)
-      pgcluster_psql -d "$db" -c "CREATE OR REPLACE FUNCTION queuecast.capture() RETURNS trigger
-        AS '$old_library', 'queuecast_capture' LANGUAGE C"
-      ;;
   esac
   pgcluster_psql -d "$db" -c "VACUUM ANALYZE"
 }

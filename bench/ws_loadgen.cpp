@@ -11,6 +11,7 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -48,6 +49,14 @@ class client : public std::enable_shared_from_this<client> {
     auto self = shared_from_this();
     asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"),
                                static_cast<unsigned short>(port_));
+    // QUEUECAST_TOKEN: authenticate in the upgrade, as a browser client can.
+    if (const char* token = std::getenv("QUEUECAST_TOKEN"); token && *token) {
+      std::string protocols = std::string("queuecast.v1, token.") + token;
+      ws_.set_option(websocket::stream_base::decorator(
+          [protocols](websocket::request_type& req) {
+            req.set(beast::http::field::sec_websocket_protocol, protocols);
+          }));
+    }
     beast::get_lowest_layer(ws_).async_connect(ep, [self](beast::error_code ec) {
       if (ec) return self->fail();
       self->ws_.async_handshake("127.0.0.1", "/ws", [self](beast::error_code ec) {
