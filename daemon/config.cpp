@@ -29,12 +29,13 @@ Credentials (docs/security.md; default: none, everything open - bind to loopback
 A client sends one as its first WebSocket message {"type":"hello","token":...},
 as Sec-WebSocket-Protocol "queuecast.v1, token.<token>", or for HTTP as
 "Authorization: Bearer <token>". Never in a URL.
-  --token TOKEN           a static token with full access          [QUEUECAST_TOKEN]
+  --token TOKEN           a static token with full access (visible in ps: prefer
+                          --token-file or the variable)            [QUEUECAST_TOKEN]
   --token-file FILE       the same, read from FILE (keeps it off the command line)
                                                                    [QUEUECAST_TOKEN_FILE]
-  --jwt-secret-file FILE  accept HS256 JWTs signed with the secret in FILE
-                          (re-read on SIGHUP)                      [QUEUECAST_JWT_SECRET_FILE]
-                          or the secret itself in              [QUEUECAST_JWT_SECRET]
+  --jwt-secret-file FILE  accept HS256 JWTs signed with the secret in FILE (at least
+                          32 bytes; re-read on SIGHUP)             [QUEUECAST_JWT_SECRET_FILE]
+                          or give the secret itself in the environment: QUEUECAST_JWT_SECRET
   --jwks-file FILE        accept RS256/ES256 JWTs signed by a key in this JWKS
                           file (re-read on SIGHUP)                 [QUEUECAST_JWKS_FILE]
   --jwt-audience AUD      require this "aud" claim                 [QUEUECAST_JWT_AUDIENCE]
@@ -165,8 +166,8 @@ const std::map<std::string, std::pair<const char*, setter>>& options() {
       {"--token-file",
        {"QUEUECAST_TOKEN_FILE",
         [](config& c, const std::string& v) { c.token = read_secret_file("--token-file", v); }}},
-      {"--jwt-secret",
-       {"QUEUECAST_JWT_SECRET", [](config& c, const std::string& v) { c.jwt_secret = v; }}},
+      // No command-line form: a secret on a command line is visible to every user.
+      {"", {"QUEUECAST_JWT_SECRET", [](config& c, const std::string& v) { c.jwt_secret = v; }}},
       {"--jwt-secret-file",
        {"QUEUECAST_JWT_SECRET_FILE",
         [](config& c, const std::string& v) {
@@ -272,7 +273,7 @@ std::variant<config, show_help, config_error> parse_config(int argc, char** argv
         value = arg.substr(eq + 1);
         arg = arg.substr(0, eq);
       }
-      auto option = options().find(arg);
+      auto option = arg.rfind("--", 0) == 0 ? options().find(arg) : options().end();
       if (option == options().end()) throw std::invalid_argument("unknown option '" + arg + "'");
       if (eq == std::string::npos) {
         if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
