@@ -19,9 +19,10 @@ read -r -a targets <<<"${QUEUECAST_FUZZ_TARGETS:-client_message history_row http
 declare -A max_len=([client_message]=4096 [history_row]=4096 [http_request]=20000 [token]=9000)
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
+  mkdir -p "$build"
   CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DQUEUECAST_FUZZ=ON \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build.configure.log" 2>&1 ||
-    { cat "$build.configure.log"; exit 1; }
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/configure.log" 2>&1 ||
+    { cat "$build/configure.log"; exit 1; }
 fi
 cmake --build "$build" -j2 --target "${targets[@]/%/_fuzz}" >"$build/build.log" 2>&1 ||
   { tail -50 "$build/build.log"; exit 1; }

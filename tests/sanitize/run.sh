@@ -14,10 +14,11 @@ build="$root/build-asan"
 
 start=$(date +%s)
 if [ ! -f "$build/CMakeCache.txt" ]; then
+  mkdir -p "$build"
   # -O1 -g1: optimised enough to run the tests at speed, with file:line in reports.
   cmake -S "$root" -B "$build" -DQUEUECAST_SANITIZE=ON -DCMAKE_BUILD_TYPE=None \
-    -DCMAKE_CXX_FLAGS="-O1 -g1" >"$build.configure.log" 2>&1 ||
-    { cat "$build.configure.log"; exit 1; }
+    -DCMAKE_CXX_FLAGS="-O1 -g1" >"$build/configure.log" 2>&1 ||
+    { cat "$build/configure.log"; exit 1; }
 fi
 cmake --build "$build" -j2 --target queuecastd daemon_integration_tests >"$build/build.log" 2>&1 ||
   { tail -50 "$build/build.log"; exit 1; }
