@@ -7,6 +7,8 @@
 #   tests/lifecycle  pg_dump/pg_restore round trip and extension upgrades
 #   tests/extension  capture invariants with real concurrent connections
 #   tests/daemon     queuecastd unit and integration tests
+#   tests/fuzz       libFuzzer harnesses of the daemon's parsers (clang, build-fuzz/)
+#   tests/sanitize   the integration tests against an ASan+UBSan daemon (build-asan/)
 #   tests/web        the JavaScript client and the dashboard in Chromium
 # Usage: tests/run.sh [suite...]   (default: all)
 set -uo pipefail
@@ -16,7 +18,7 @@ if [ -z "${QUEUECAST_IN_CLUSTER:-}" ]; then
 fi
 
 suites=("$@")
-[ "${#suites[@]}" -gt 0 ] || suites=(sql security lifecycle extension daemon chaos web)
+[ "${#suites[@]}" -gt 0 ] || suites=(sql security lifecycle extension daemon fuzz sanitize chaos web)
 declare -a summary
 failed=0
 for suite in "${suites[@]}"; do

@@ -86,6 +86,10 @@ http_response route(const http_request& req, http_context& ctx, const request_or
   if (req.method() != http::verb::get && req.method() != http::verb::head)
     return reply(req, http::status::method_not_allowed,
                  json_error("method_not_allowed", "use GET"));
+  // Beast accepts any target ("?x", "*", "http://h/p"); ours are paths.
+  if (path.empty() || path.front() != '/')
+    return reply(req, http::status::bad_request,
+                 json_error("bad_request", "the request target must be a path starting with /"));
   if (auto refused = ctx.door.check_browser(req, from.tls))
     return reply(req, refused->status, json_error(refused->code, refused->message));
 

@@ -18,9 +18,13 @@ int rank_in(const std::array<std::string_view, N>& order, const json::value& sta
   return N;
 }
 
+// 0 when absent or not an integer that fits (1.5, 1e300): sorting never throws.
 std::int64_t number(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
-  return v && v->is_number() ? v->to_number<std::int64_t>() : 0;
+  if (!v || !v->is_number()) return 0;
+  boost::system::error_code ec;
+  std::int64_t n = v->to_number<std::int64_t>(ec);
+  return ec ? 0 : n;
 }
 
 std::string_view text(const json::object& o, std::string_view key) {
@@ -43,11 +47,13 @@ constexpr std::array<std::string_view, 9> workflow_keys = {
 }  // namespace
 
 bool phase_before(const json::object& a, const json::object& b) {
-  auto key = [](const json::object& o) {
-    return std::make_tuple(rank_in(phase_order, o.at("status")), -number(o, "priority"),
+  // Higher priority first: each side takes the other's priority (negating
+  // one would overflow for INT64_MIN).
+  auto key = [](const json::object& o, const json::object& other) {
+    return std::make_tuple(rank_in(phase_order, o.at("status")), number(other, "priority"),
                            number(o, "position"), number(o, "id"));
   };
-  return key(a) < key(b);
+  return key(a, b) < key(b, a);
 }
 
 bool workflow_before(const json::object& a, const json::object& b) {
