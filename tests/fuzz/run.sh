@@ -4,13 +4,13 @@
 # time each from the seed corpus in tests/fuzz/corpus/<name>. Any crash,
 # leak or sanitizer report fails the suite; the input that caused it is kept
 # as build-fuzz/fuzz-artifacts/<name>-crash-* (rerun: <binary> <that file>).
-#   QUEUECAST_FUZZ_SECONDS   seconds per harness (default 20)
+#   QUEUECAST_FUZZ_SECONDS   seconds per harness (default 10; make check stays within its time)
 #   QUEUECAST_FUZZ_TARGETS   the harnesses to run (default: all four)
 # Needs no database; under tests/run.sh it ignores the cluster.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$root/build-fuzz"
-seconds="${QUEUECAST_FUZZ_SECONDS:-20}"
+seconds="${QUEUECAST_FUZZ_SECONDS:-10}"
 read -r -a targets <<<"${QUEUECAST_FUZZ_TARGETS:-client_message history_row http_request token}"
 
 # The largest input worth trying per harness: a few KB of JSON for messages

@@ -76,15 +76,24 @@ class daemon_process {
       throw std::runtime_error("cannot start " + binary_);
     }
     posix_spawn_file_actions_destroy(&actions);
+    // With --admin-listen, readiness is served there, without credentials.
+    int probe_port = port_;
+    for (std::size_t i = 0; i + 1 < extra.size(); ++i) {
+      if (extra[i] == "--admin-listen")
+        probe_port = std::stoi(extra[i + 1].substr(extra[i + 1].rfind(':') + 1));
+    }
     for (int i = 0; i < 200; ++i) {
       try {
         std::vector<std::pair<std::string, std::string>> headers;
-        if (!bearer.empty()) headers.emplace_back("Authorization", "Bearer " + bearer);
-        if (http_get(port_, "/readyz", headers).first == 200) return;
+        if (!bearer.empty() && probe_port == port_)
+          headers.emplace_back("Authorization", "Bearer " + bearer);
+        if (http_get(probe_port, "/readyz", headers).first == 200) return;
       } catch (const std::exception&) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    ::kill(pid_, SIGKILL);  // no destructor runs for a constructor that throws
+    waitpid(pid_, nullptr, 0);
     throw std::runtime_error("queuecastd did not become ready; see " + log);
   }
   ~daemon_process() {

@@ -289,3 +289,22 @@ TEST_F(gate_test, a_since_beyond_int64_is_a_client_error_and_the_connection_goes
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(gate_test, admin_listen_serves_health_and_metrics_only_and_takes_them_off_the_main_port) {
+  int admin_port = free_port();
+  daemon_process d(
+      db, {"--token", static_token, "--admin-listen", "127.0.0.1:" + std::to_string(admin_port)},
+      static_token);
+  for (const char* route : {"/healthz", "/readyz", "/metrics"}) {
+    EXPECT_EQ(http_get(admin_port, route).first, 200) << route << " without credentials there";
+    EXPECT_EQ(http_get(d.port(), route, bearer(static_token)).first, 404) << route << " moved";
+  }
+  EXPECT_EQ(http_get(admin_port, "/api/v1/queues/a").first, 404) << "no data on the admin port";
+  EXPECT_EQ(http_get(admin_port, "/").first, 404);
+  EXPECT_EQ(ws_client::try_upgrade(admin_port, "/api/v1/ws/queue?queue=a"), 404);
+  EXPECT_EQ(http_get(d.port(), "/api/v1/queues/a", bearer(static_token)).first, 200);
+}
+
+}  // namespace
