@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <cerrno>
 #include <cstring>
@@ -53,6 +54,9 @@ std::variant<std::shared_ptr<ssl::context>, std::string> build(const std::string
     return "cannot load the certificate chain from --tls-cert '" + cert_file + "': " + reason(ec) +
            " (a PEM file is expected)";
   context->use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec && ec.category() == boost::asio::error::get_ssl_category() &&
+      ERR_GET_REASON(ec.value()) == X509_R_KEY_VALUES_MISMATCH)
+    ec = {};  // a key, but not this certificate's: said below
   if (ec)
     return "cannot load the private key from --tls-key '" + key_file + "': " + reason(ec) +
            " (an unencrypted PEM key is expected)";

@@ -102,7 +102,7 @@ TEST_F(tls_test, wss_client_receives_a_commit_made_after_subscribing) {
 TEST_F(tls_test, same_origin_check_expects_https) {
   tls_daemon daemon;
   auto tls = client_context(daemon.cert);
-  std::string host = "127.0.0.1:" + std::to_string(daemon.port());
+  std::string host = "127.0.0.1";  // the Host the client sends
   EXPECT_EQ(wss_client::upgrade_status(daemon.port(), *tls, "/ws", "https://" + host), 101);
   EXPECT_EQ(wss_client::upgrade_status(daemon.port(), *tls, "/ws", "http://" + host), 403);
 }
@@ -207,7 +207,7 @@ TEST_F(tls_test, sighup_swaps_the_certificate_for_new_connections_only) {
     if (!failure_logged) std::this_thread::sleep_for(50ms);
   }
   ASSERT_TRUE(failure_logged) << "no reload error in " << daemon.process->log_path();
-  EXPECT_EQ(https_get(daemon.port(), "/healthz").fingerprint, daemon.fingerprint)
+  EXPECT_EQ(https_get(daemon.port(), "/api/v1/queues/q").fingerprint, daemon.fingerprint)
       << "a bad key file replaced the certificate";
 
   std::string renewed = make_certificate(daemon.cert, daemon.key);
@@ -215,12 +215,12 @@ TEST_F(tls_test, sighup_swaps_the_certificate_for_new_connections_only) {
   daemon.process->hangup();
   std::string served;
   for (int i = 0; i < 100; ++i) {
-    served = https_get(daemon.port(), "/healthz").fingerprint;
+    served = https_get(daemon.port(), "/api/v1/queues/q").fingerprint;
     if (served == renewed) break;
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(served, renewed) << "new connections still get the old certificate after SIGHUP";
-  EXPECT_EQ(https_get(daemon.port(), "/healthz", daemon.cert).status, 200)
+  EXPECT_EQ(https_get(daemon.port(), "/api/v1/queues/q", daemon.cert).status, 200)
       << "the renewed certificate does not verify";
 
   sql_.exec("SELECT queuecast.enqueue('q', 'after the reload')");
