@@ -5,12 +5,15 @@
 // writes the wall-clock time (µs) into the title of the queue's marker phase;
 // a client that receives the snapshot computes commit-to-client latency.
 // Prints one line: clients, rate, delivered messages/s, p50/p99/max latency.
+// --tls: wss:// (the daemon's certificate is not verified: a benchmark).
 #include <libpq-fe.h>
 
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cstdlib>
 #include <chrono>
 #include <cstdio>
@@ -39,14 +42,23 @@ struct results {
   int failed = 0;
 };
 
-class client : public std::enable_shared_from_this<client> {
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// Stream: beast::tcp_stream (ws://) or tls_stream (wss://).
+template <class Stream>
+class client : public std::enable_shared_from_this<client<Stream>> {
  public:
   // A stalled client subscribes and then never reads again.
-  client(asio::io_context& ioc, int port, std::string topic, results& out, bool stalled = false)
-      : ws_(ioc), port_(port), topic_(std::move(topic)), out_(out), stalled_(stalled) {}
+  template <class... Layer>
+  client(int port, std::string topic, results& out, bool stalled, Layer&&... layer)
+      : ws_(std::forward<Layer>(layer)...),
+        port_(port),
+        topic_(std::move(topic)),
+        out_(out),
+        stalled_(stalled) {}
 
   void start() {
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"),
                                static_cast<unsigned short>(port_));
     // QUEUECAST_TOKEN: authenticate in the upgrade, as a browser client can.
@@ -59,23 +71,35 @@ class client : public std::enable_shared_from_this<client> {
     }
     beast::get_lowest_layer(ws_).async_connect(ep, [self](beast::error_code ec) {
       if (ec) return self->fail();
-      self->ws_.async_handshake("127.0.0.1", "/ws", [self](beast::error_code ec) {
-        if (ec) return self->fail();
-        self->out_.connected++;
-        self->request_ = "{\"type\":\"subscribe\",\"topic\":\"" + self->topic_ + "\"}";
-        self->ws_.async_write(asio::buffer(self->request_),
-                              [self](beast::error_code ec, std::size_t) {
-                                if (ec) return self->fail();
-                                if (!self->stalled_) self->read();
-                              });
-      });
+      if constexpr (std::is_same_v<Stream, tls_stream>) {
+        self->ws_.next_layer().async_handshake(asio::ssl::stream_base::client,
+                                               [self](beast::error_code ec) {
+                                                 if (ec) return self->fail();
+                                                 self->upgrade();
+                                               });
+      } else {
+        self->upgrade();
+      }
     });
   }
 
  private:
+  void upgrade() {
+    auto self = this->shared_from_this();
+    ws_.async_handshake("127.0.0.1", "/ws", [self](beast::error_code ec) {
+      if (ec) return self->fail();
+      self->out_.connected++;
+      self->request_ = "{\"type\":\"subscribe\",\"topic\":\"" + self->topic_ + "\"}";
+      self->ws_.async_write(asio::buffer(self->request_),
+                            [self](beast::error_code ec, std::size_t) {
+                              if (ec) return self->fail();
+                              if (!self->stalled_) self->read();
+                            });
+    });
+  }
   void fail() { out_.failed++; }
   void read() {
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     ws_.async_read(buffer_, [self](beast::error_code ec, std::size_t) {
       if (ec) return;
       self->on_message();
@@ -96,7 +120,7 @@ class client : public std::enable_shared_from_this<client> {
     out_.latencies_us.push_back(received - sent);
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   int port_;
   std::string topic_;
@@ -115,10 +139,15 @@ std::int64_t percentile(std::vector<std::int64_t>& v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bool tls = argc > 1 && std::strcmp(argv[1], "--tls") == 0;
+  if (tls) {
+    --argc;
+    ++argv;
+  }
   if (argc < 7) {
-    std::fprintf(
-        stderr,
-        "usage: ws_loadgen PORT CONNINFO QUEUE CLIENTS COMMITS_PER_SECOND SECONDS [STALLED]\n");
+    std::fprintf(stderr,
+                 "usage: ws_loadgen [--tls] PORT CONNINFO QUEUE CLIENTS COMMITS_PER_SECOND SECONDS "
+                 "[STALLED]\n");
     return 2;
   }
   int port = std::atoi(argv[1]);
@@ -138,15 +167,26 @@ int main(int argc, char** argv) {
 
   asio::io_context ioc;
   results out;
-  std::vector<std::shared_ptr<client>> all;
+  asio::ssl::context tls_context(asio::ssl::context::tls_client);
+  tls_context.set_verify_mode(asio::ssl::verify_none);
+  std::vector<std::shared_ptr<void>> all;
+  auto start_client = [&](results& into, bool stall) {
+    if (tls) {
+      auto c = std::make_shared<client<tls_stream>>(port, "queue:" + queue, into, stall, ioc,
+                                                    tls_context);
+      c->start();
+      all.push_back(c);
+    } else {
+      auto c =
+          std::make_shared<client<beast::tcp_stream>>(port, "queue:" + queue, into, stall, ioc);
+      c->start();
+      all.push_back(c);
+    }
+  };
   results stalled_out;  // stalled clients count their connects here
-  for (int i = 0; i < stalled; ++i) {
-    all.push_back(std::make_shared<client>(ioc, port, "queue:" + queue, stalled_out, true));
-    all.back()->start();
-  }
+  for (int i = 0; i < stalled; ++i) start_client(stalled_out, true);
   for (int i = 0; i < clients; ++i) {
-    all.push_back(std::make_shared<client>(ioc, port, "queue:" + queue, out));
-    all.back()->start();
+    start_client(out, false);
     if (i % 200 == 199) ioc.poll();  // let handshakes progress while connecting
   }
   // Wait (bounded) until every client is connected and has its first snapshot.

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "auth/verifier.hpp"
 #include "config.hpp"
@@ -12,6 +13,7 @@
 #include "net/gate.hpp"
 #include "net/http_session.hpp"
 #include "net/hub.hpp"
+#include "net/tls_context.hpp"
 #include "pg/feed.hpp"
 #include "state/store.hpp"
 #include "util/log.hpp"
@@ -25,8 +27,10 @@ namespace {
 // Descriptors beyond the connections: PostgreSQL, listeners, logs, files.
 constexpr std::size_t spare_descriptors = 64;
 
+// tls: the certificate this listener serves (null: plain HTTP).
 asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, connection_limits& limits,
-                                  http_context& context, bool admin_listener) {
+                                  http_context& context, bool admin_listener,
+                                  const tls_certificate* tls) {
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
@@ -43,7 +47,8 @@ asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, connection_
     auto slot = limits.admit(peer.address());
     if (!slot) continue;  // that address holds its share: closed without a word
     socket.set_option(asio::ip::tcp::no_delay(true));
-    start_http_session(std::move(socket), std::move(*slot), context, admin_listener);
+    start_http_session(std::move(socket), std::move(*slot), context, admin_listener,
+                       tls ? tls->current() : nullptr);
   }
 }
 
@@ -123,6 +128,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   auth::verifier verifier = std::move(std::get<auth::verifier>(created));
+  std::optional<tls_certificate> certificate;
+  if (!cfg.tls_cert_file.empty()) {
+    auto loaded = tls_certificate::load(cfg.tls_cert_file, cfg.tls_key_file);
+    if (auto* error = std::get_if<std::string>(&loaded)) {
+      std::fprintf(stderr, "queuecastd: %s\n", error->c_str());
+      return 2;
+    }
+    certificate = std::move(std::get<tls_certificate>(loaded));
+  }
   if (!verifier.enabled())
     log(log_level::warn, "no_authentication",
         {{"meaning", "anyone who reaches the port reads every queue"},
@@ -171,9 +185,11 @@ int main(int argc, char** argv) {
     ioc.stop();
   }),
                  log_failure("database"));
-  asio::co_spawn(ioc, accept_loop(acceptor, limits, context, false), log_failure("accept"));
+  asio::co_spawn(
+      ioc, accept_loop(acceptor, limits, context, false, certificate ? &*certificate : nullptr),
+      log_failure("accept"));
   if (cfg.admin_port)
-    asio::co_spawn(ioc, accept_loop(admin_acceptor, limits, context, true),
+    asio::co_spawn(ioc, accept_loop(admin_acceptor, limits, context, true, nullptr),
                    log_failure("admin accept"));
 
   // Subscriptions waiting for the state (loading, or a client ahead of us)
@@ -190,7 +206,9 @@ int main(int argc, char** argv) {
       },
       log_failure("pending subscriptions"));
 
-  // SIGHUP: re-read the secret and key files; a bad file keeps the old keys.
+  // SIGHUP: re-read the secret and key files and the TLS certificate; a bad
+  // file keeps the old keys (or certificate). Open connections keep the
+  // certificate they were accepted with.
   asio::signal_set hangup(ioc, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_hangup =
       [&](const boost::system::error_code& ec, int) {
@@ -201,6 +219,15 @@ int main(int argc, char** argv) {
         } else {
           log(log_level::error, "credentials_reload_failed",
               {{"error", problem}, {"meaning", "the previous keys stay in force"}});
+        }
+        if (certificate) {
+          std::string tls_problem = certificate->reload();
+          if (tls_problem.empty()) {
+            log(log_level::info, "tls_certificate_reloaded", {{"file", cfg.tls_cert_file}});
+          } else {
+            log(log_level::error, "tls_certificate_reload_failed",
+                {{"error", tls_problem}, {"meaning", "the previous certificate stays in force"}});
+          }
         }
         hangup.async_wait(on_hangup);
       };
@@ -222,6 +249,7 @@ int main(int argc, char** argv) {
   log(log_level::info, "listening",
       {{"address", cfg.listen_host + ":" + std::to_string(cfg.listen_port)},
        {"admin", cfg.admin_port ? cfg.admin_host + ":" + std::to_string(cfg.admin_port) : "-"},
+       {"tls", certificate ? "on" : "off"},
        {"auth", verifier.enabled() ? "on" : "off"}});
   ioc.run();
   return exit_code;

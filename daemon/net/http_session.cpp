@@ -42,18 +42,65 @@ std::variant<refusal, std::optional<auth::principal>> admit_upgrade(const http_r
   return verdict.who;
 }
 
-template <class Response>
-asio::awaitable<void> write_and_close(beast::tcp_stream& stream, Response res) {
-  res.keep_alive(false);
-  co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-  beast::error_code ignored;
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// A peer that never answers our close_notify holds its slot this long at most.
+constexpr auto tls_shutdown_timeout = std::chrono::seconds(2);
+
+// Plain TCP has no handshake of its own.
+asio::awaitable<bool> handshake(beast::tcp_stream&, const config&, const request_origin&) {
+  co_return true;
 }
 
-asio::awaitable<void> serve(beast::tcp_stream stream, connection_slot slot, http_context& ctx,
-                            request_origin from) {
+// The TLS handshake, within --handshake-timeout. A failure (garbage, plain
+// HTTP, a stalled or too old client) just ends the connection.
+asio::awaitable<bool> handshake(tls_stream& stream, const config& cfg, const request_origin& from) {
+  beast::get_lowest_layer(stream).expires_after(cfg.handshake_timeout);
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                              asio::as_tuple(asio::use_awaitable));
+  if (!ec) co_return true;
+  process_metrics().client_errors++;
+  log(log_level::debug, "tls_handshake_failed", {{"peer", from.peer}, {"error", ec.message()}});
+  co_return false;
+}
+
+// Ends our sending side: a FIN, or TLS's close_notify.
+asio::awaitable<void> shut_down(beast::tcp_stream& stream) {
+  beast::error_code ignored;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  co_return;
+}
+
+asio::awaitable<void> shut_down(tls_stream& stream) {
+  beast::get_lowest_layer(stream).expires_after(tls_shutdown_timeout);
+  co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+}
+
+// The peer went away or stopped talking: nothing to answer, not its fault.
+bool quietly_ended(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == beast::error::timeout ||
+         ec == asio::error::connection_reset || ec == asio::error::eof ||
+         ec == asio::ssl::error::stream_truncated;
+}
+
+template <class Stream, class Response>
+asio::awaitable<void> write_and_close(Stream& stream, Response res) {
+  res.keep_alive(false);
+  auto [ec, n] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+  if (!ec) co_await shut_down(stream);
+}
+
+// One implementation for plain and TLS connections (Stream: beast::tcp_stream
+// or tls_stream). tls: the context a TLS connection was accepted with.
+template <class Stream>
+asio::awaitable<void> serve(Stream stream, connection_slot slot, http_context& ctx,
+                            request_origin from, std::shared_ptr<asio::ssl::context> tls) {
   beast::flat_buffer buffer;
-  if (!slot.enter_http()) {
+  // Handshaking connections count against --max-http-connections too: a
+  // stalled handshake is what a slow-loris client would send.
+  bool admitted = slot.enter_http();
+  if (!co_await handshake(stream, ctx.cfg, from)) co_return;
+  if (!admitted) {
     http_request req;
     co_await write_and_close(
         stream, error_response(req, http::status::service_unavailable, "too_many_connections",
@@ -64,12 +111,11 @@ asio::awaitable<void> serve(beast::tcp_stream stream, connection_slot slot, http
     http::request_parser<http::string_body> parser;
     parser.header_limit(max_header_bytes);
     parser.body_limit(ctx.cfg.max_message_bytes);
-    stream.expires_after(request_timeout);
+    beast::get_lowest_layer(stream).expires_after(request_timeout);
     auto [ec, n] =
         co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     if (ec) {
-      if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
-          ec != asio::error::connection_reset && ec != asio::error::eof) {
+      if (!quietly_ended(ec)) {
         process_metrics().client_errors++;
         co_await write_and_close(stream, error_response(http_request{}, http::status::bad_request,
                                                         "bad_request", "unreadable HTTP request"));
@@ -97,10 +143,11 @@ asio::awaitable<void> serve(beast::tcp_stream stream, connection_slot slot, http
                                    "try another instance"));
         co_return;
       }
-      stream.expires_never();
+      beast::get_lowest_layer(stream).expires_never();
       slot.leave_http();
-      std::make_shared<ws_session>(std::move(stream), std::move(slot), ctx, *where,
-                                   std::move(std::get<1>(admitted)), from.peer)
+      std::make_shared<ws_session<Stream>>(std::move(stream), std::move(slot), ctx, *where,
+                                           std::move(std::get<1>(admitted)), from.peer,
+                                           std::move(tls))
           ->start(std::move(req));
       co_return;
     }
@@ -108,30 +155,43 @@ asio::awaitable<void> serve(beast::tcp_stream stream, connection_slot slot, http
     bool keep_alive = res.keep_alive();
     auto [write_ec, written] =
         co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-    if (write_ec || !keep_alive) co_return;
+    if (write_ec) co_return;
+    if (!keep_alive) {
+      co_await shut_down(stream);
+      co_return;
+    }
+  }
+}
+
+// The slot is released with the coroutine's frame; say what went wrong.
+void log_session_failure(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    log(log_level::error, "http_session_failed", {{"error", e.what()}});
   }
 }
 
 }  // namespace
 
 void start_http_session(asio::ip::tcp::socket socket, connection_slot slot, http_context& context,
-                        bool admin_listener) {
+                        bool admin_listener, std::shared_ptr<asio::ssl::context> tls) {
   beast::error_code ec;
   auto peer = socket.remote_endpoint(ec);
-  request_origin from{false, admin_listener, ec ? "?" : peer.address().to_string()};
+  request_origin from{tls != nullptr, admin_listener, ec ? "?" : peer.address().to_string()};
   auto executor = socket.get_executor();
+  if (!tls) {
+    asio::co_spawn(executor,
+                   serve(beast::tcp_stream(std::move(socket)), std::move(slot), context,
+                         std::move(from), nullptr),
+                   log_session_failure);
+    return;
+  }
+  tls_stream stream(beast::tcp_stream(std::move(socket)), *tls);
   asio::co_spawn(
-      executor,
-      serve(beast::tcp_stream(std::move(socket)), std::move(slot), context, std::move(from)),
-      [](std::exception_ptr error) {
-        // The slot is released with the coroutine's frame; say what went wrong.
-        if (!error) return;
-        try {
-          std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-          log(log_level::error, "http_session_failed", {{"error", e.what()}});
-        }
-      });
+      executor, serve(std::move(stream), std::move(slot), context, std::move(from), std::move(tls)),
+      log_session_failure);
 }
 
 }  // namespace queuecast

@@ -15,10 +15,12 @@ constexpr int violations_before_close = 200;
 
 }  // namespace
 
-ws_session::ws_session(beast::tcp_stream&& stream, connection_slot slot, http_context& ctx,
-                       websocket_target target, std::optional<auth::principal> who,
-                       std::string peer)
-    : ws_(std::move(stream)),
+template <class Stream>
+ws_session<Stream>::ws_session(Stream&& stream, connection_slot slot, http_context& ctx,
+                               websocket_target target, std::optional<auth::principal> who,
+                               std::string peer, std::shared_ptr<asio::ssl::context> tls)
+    : tls_(std::move(tls)),
+      ws_(std::move(stream)),
       slot_(std::move(slot)),
       ctx_(ctx),
       target_(std::move(target)),
@@ -32,20 +34,23 @@ ws_session::ws_session(beast::tcp_stream&& stream, connection_slot slot, http_co
   process_metrics().connections_open++;
 }
 
-ws_session::~ws_session() {
+template <class Stream>
+ws_session<Stream>::~ws_session() {
   ctx_.fanout.remove(this);
   process_metrics().connections_open--;
 }
 
-void ws_session::start(http_request request) {
+template <class Stream>
+void ws_session<Stream>::start(http_request request) {
   spawn(run(std::move(request)), "reader");
 }
 
 // Every coroutine of a session ends in a handler that logs what escaped it;
 // the session's cleanup runs in its destructor either way.
-void ws_session::spawn(asio::awaitable<void> task, const char* what) {
+template <class Stream>
+void ws_session<Stream>::spawn(asio::awaitable<void> task, const char* what) {
   asio::co_spawn(ws_.get_executor(), std::move(task),
-                 [self = shared_from_this(), what](std::exception_ptr error) {
+                 [self = this->shared_from_this(), what](std::exception_ptr error) {
                    if (!error) return;
                    self->finished_ = true;
                    self->ctx_.fanout.remove(self.get());
@@ -58,8 +63,9 @@ void ws_session::spawn(asio::awaitable<void> task, const char* what) {
                  });
 }
 
-asio::awaitable<void> ws_session::run(http_request request) {
-  auto self = shared_from_this();
+template <class Stream>
+asio::awaitable<void> ws_session<Stream>::run(http_request request) {
+  auto self = this->shared_from_this();
   websocket::stream_base::timeout timeouts{ctx_.cfg.handshake_timeout, ctx_.cfg.idle_timeout, true};
   ws_.set_option(timeouts);
   ws_.read_message_max(ctx_.cfg.max_message_bytes);
@@ -106,8 +112,9 @@ asio::awaitable<void> ws_session::run(http_request request) {
 
 // Without a principal the connection has --auth-timeout to send one; with a
 // token that expires, it lasts until then unless `auth` brings a new one.
-asio::awaitable<void> ws_session::watch_credentials() {
-  auto self = shared_from_this();
+template <class Stream>
+asio::awaitable<void> ws_session<Stream>::watch_credentials() {
+  auto self = this->shared_from_this();
   if (!ctx_.door.enabled()) co_return;
   auto deadline = std::chrono::steady_clock::now() + ctx_.cfg.auth_timeout;
   while (!finished_ && !closing_) {
@@ -133,7 +140,8 @@ asio::awaitable<void> ws_session::watch_credentials() {
   }
 }
 
-void ws_session::handle_text(const std::string& text) {
+template <class Stream>
+void ws_session<Stream>::handle_text(const std::string& text) {
   if (rate_limited()) {
     if (++violations_ > violations_before_close)
       return close(close_too_many_messages, "too many messages");
@@ -157,7 +165,8 @@ void ws_session::handle_text(const std::string& text) {
   }
 }
 
-void ws_session::authenticate(const std::string& token, bool refresh) {
+template <class Stream>
+void ws_session<Stream>::authenticate(const std::string& token, bool refresh) {
   auth::verdict verdict = ctx_.door.authenticate(token, peer_);
   if (!verdict.who) {
     if (refresh && who_) {
@@ -179,7 +188,8 @@ void ws_session::authenticate(const std::string& token, bool refresh) {
   if (refresh) send(make_frame({{"type", "authenticated"}, {"sub", who_->subject}}));
 }
 
-void ws_session::handle_request(const client_message& message) {
+template <class Stream>
+void ws_session<Stream>::handle_request(const client_message& message) {
   if (auto* hello = std::get_if<hello_request>(&message)) {
     if (!ctx_.door.enabled()) return;  // nothing to check
     return authenticate(hello->token, who_.has_value());
@@ -209,7 +219,8 @@ void ws_session::handle_request(const client_message& message) {
   subscribe(std::get<subscribe_request>(message));
 }
 
-void ws_session::subscribe(const subscribe_request& request) {
+template <class Stream>
+void ws_session<Stream>::subscribe(const subscribe_request& request) {
   if (ctx_.door.enabled() && !gate::may_read(*who_, request.topic)) {
     process_metrics().auth_failures["forbidden_topic"]++;
     return send(error_frame("forbidden", "your token does not grant '" + request.topic + "'",
@@ -232,7 +243,8 @@ void ws_session::subscribe(const subscribe_request& request) {
                         request.since);
 }
 
-bool ws_session::rate_limited() {
+template <class Stream>
+bool ws_session<Stream>::rate_limited() {
   auto now = std::chrono::steady_clock::now();
   tokens_ = std::min(rate_burst, tokens_ + std::chrono::duration<double>(now - refilled_).count() *
                                                rate_per_second);
@@ -242,7 +254,8 @@ bool ws_session::rate_limited() {
   return false;
 }
 
-void ws_session::send(frame f) {
+template <class Stream>
+void ws_session<Stream>::send(frame f) {
   if (finished_ || closing_) return;
   queue_.push_back(std::move(f));
   if (queue_.size() > ctx_.cfg.max_queue) {
@@ -255,7 +268,8 @@ void ws_session::send(frame f) {
   wake_writer();
 }
 
-void ws_session::send_latest(const std::string& topic, frame f) {
+template <class Stream>
+void ws_session<Stream>::send_latest(const std::string& topic, frame f) {
   if (finished_ || closing_) return;
   auto [it, inserted] = latest_.try_emplace(topic, f);
   if (!inserted) {
@@ -265,12 +279,14 @@ void ws_session::send_latest(const std::string& topic, frame f) {
   wake_writer();
 }
 
-void ws_session::dropped(const std::string& topic) {
+template <class Stream>
+void ws_session<Stream>::dropped(const std::string& topic) {
   latest_.erase(topic);
   send(make_frame({{"type", "unsubscribed"}, {"topic", topic}}));
 }
 
-void ws_session::close(std::uint16_t code, std::string reason) {
+template <class Stream>
+void ws_session<Stream>::close(std::uint16_t code, std::string reason) {
   if (closing_) return;
   closing_ = true;
   close_code_ = code;
@@ -278,12 +294,14 @@ void ws_session::close(std::uint16_t code, std::string reason) {
   wake_writer();
 }
 
-void ws_session::wake_writer() {
+template <class Stream>
+void ws_session<Stream>::wake_writer() {
   wakeup_.cancel();
 }
 
-asio::awaitable<void> ws_session::write_loop() {
-  auto self = shared_from_this();
+template <class Stream>
+asio::awaitable<void> ws_session<Stream>::write_loop() {
+  auto self = this->shared_from_this();
   while (!finished_) {
     if (queue_.empty() && latest_.empty()) {
       if (closing_) break;
@@ -314,5 +332,8 @@ asio::awaitable<void> ws_session::write_loop() {
     co_await ws_.async_close(reason, asio::as_tuple(asio::use_awaitable));
   }
 }
+
+template class ws_session<beast::tcp_stream>;
+template class ws_session<beast::ssl_stream<beast::tcp_stream>>;
 
 }  // namespace queuecast

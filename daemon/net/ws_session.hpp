@@ -11,7 +11,9 @@
 #pragma once
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
+#include <boost/beast/ssl.hpp>
 #include <deque>
 #include <map>
 #include <memory>
@@ -32,10 +34,16 @@ inline constexpr std::uint16_t close_too_far_behind = 4001;
 inline constexpr std::uint16_t close_too_many_messages = 4002;
 inline constexpr std::uint16_t close_token_expired = 4401;
 
-class ws_session : public subscriber_sink, public std::enable_shared_from_this<ws_session> {
+// Stream: beast::tcp_stream, or beast::ssl_stream<beast::tcp_stream> after
+// the TLS handshake (both instantiated in ws_session.cpp).
+template <class Stream>
+class ws_session : public subscriber_sink, public std::enable_shared_from_this<ws_session<Stream>> {
  public:
-  ws_session(beast::tcp_stream&& stream, connection_slot slot, http_context& ctx,
-             websocket_target target, std::optional<auth::principal> who, std::string peer);
+  // tls: the context a TLS connection was accepted with (null for plain TCP),
+  // held so that a certificate reload never frees it under the connection.
+  ws_session(Stream&& stream, connection_slot slot, http_context& ctx, websocket_target target,
+             std::optional<auth::principal> who, std::string peer,
+             std::shared_ptr<asio::ssl::context> tls);
   ~ws_session() override;
 
   void start(http_request request);
@@ -58,7 +66,8 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   bool rate_limited();
   void wake_writer();
 
-  websocket::stream<beast::tcp_stream> ws_;
+  std::shared_ptr<asio::ssl::context> tls_;  // declared first: outlives ws_
+  websocket::stream<Stream> ws_;
   connection_slot slot_;
   http_context& ctx_;
   websocket_target target_;
@@ -76,5 +85,8 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   std::chrono::steady_clock::time_point refilled_;
   int violations_ = 0;
 };
+
+extern template class ws_session<beast::tcp_stream>;
+extern template class ws_session<beast::ssl_stream<beast::tcp_stream>>;
 
 }  // namespace queuecast

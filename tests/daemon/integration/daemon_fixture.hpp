@@ -49,15 +49,16 @@ inline std::pair<int, std::string> http_get(
 class daemon_process {
  public:
   // bearer: the credential readiness is checked with when auth is on.
+  // probe_port: where readiness is asked over plain HTTP when it is not the
+  // main port (a TLS listener: pass --admin-listen 127.0.0.1:probe_port).
   daemon_process(const std::string& database, std::vector<std::string> extra = {},
-                 std::string bearer = {})
+                 std::string bearer = {}, int probe_port = 0)
       : port_(free_port()) {
     const char* binary = std::getenv("QUEUECASTD");
     binary_ = binary ? binary : "build/queuecastd";
-    std::string log =
-        std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
-                                                       : "/tmp") +
-        "/queuecastd-" + std::to_string(port_) + ".log";
+    log_ = std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
+                                                          : "/tmp") +
+           "/queuecastd-" + std::to_string(port_) + ".log";
     std::vector<std::string> args = {binary_,
                                      "--database",
                                      "dbname=" + database,
@@ -71,17 +72,17 @@ class daemon_process {
     argv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (posix_spawn(&pid_, binary_.c_str(), &actions, nullptr, argv.data(), environ) != 0) {
       throw std::runtime_error("cannot start " + binary_);
     }
     posix_spawn_file_actions_destroy(&actions);
     // With --admin-listen, readiness is served there, without credentials.
-    int probe_port = port_;
     for (std::size_t i = 0; i + 1 < extra.size(); ++i) {
-      if (extra[i] == "--admin-listen")
+      if (extra[i] == "--admin-listen" && probe_port == 0)
         probe_port = std::stoi(extra[i + 1].substr(extra[i + 1].rfind(':') + 1));
     }
+    if (probe_port == 0) probe_port = port_;
     for (int i = 0; i < 200; ++i) {
       try {
         std::vector<std::pair<std::string, std::string>> headers;
@@ -94,7 +95,7 @@ class daemon_process {
     }
     ::kill(pid_, SIGKILL);  // no destructor runs for a constructor that throws
     waitpid(pid_, nullptr, 0);
-    throw std::runtime_error("queuecastd did not become ready; see " + log);
+    throw std::runtime_error("queuecastd did not become ready; see " + log_);
   }
   ~daemon_process() {
     if (pid_ > 0) {
@@ -103,8 +104,10 @@ class daemon_process {
     }
   }
   int port() const { return port_; }
+  const std::string& log_path() const { return log_; }
   void freeze() { ::kill(pid_, SIGSTOP); }
   void thaw() { ::kill(pid_, SIGCONT); }
+  void hangup() { ::kill(pid_, SIGHUP); }
   bool alive() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
   // SIGTERM and the exit status (-1 when it did not exit within 10 s).
   int terminate() {
@@ -122,6 +125,7 @@ class daemon_process {
 
  private:
   std::string binary_;
+  std::string log_;  // the daemon's stderr
   int port_;
   pid_t pid_ = -1;
 };
