@@ -28,7 +28,7 @@ pgcluster_psql -d fanout -c "CREATE EXTENSION queuecast" \
   -c "SELECT queuecast.create_queue('bench')" -c "SELECT queuecast.enqueue('bench', 't0')" >/dev/null
 port=$(_pgcluster_free_port)
 "$build/queuecastd" --database "dbname=fanout" --listen "127.0.0.1:$port" --log-level warn \
-  --max-clients 20000 2>"$tmp/daemon.log" &
+  --max-clients "$(( $(ulimit -n) - 1200 ))" 2>"$tmp/daemon.log" &
 daemon_pid=$!
 for _ in $(seq 100); do curl -sf "127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 
