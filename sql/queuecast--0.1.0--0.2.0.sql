@@ -87,11 +87,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 ------------------------------------------------------------------------------
--- Every function pins search_path: no caller's schema can shadow an operator
--- or function they use. Those that change the queue run as the owner.
+-- Every SQL and PL/pgSQL function pins search_path: no caller's schema can
+-- shadow an operator or function they use. Those that change the queue run
+-- as the owner.
 ------------------------------------------------------------------------------
 
-ALTER FUNCTION queuecast.capture() SET search_path = pg_catalog, pg_temp;
+-- queuecast.capture() is C: it runs no SQL and resolves no name through
+-- search_path (only queuecast.* by namespace OID and builtin type output
+-- functions), so a pin would protect nothing - and it would cost a GUC save
+-- and restore per row, the restore inside the commit-order lock.
 ALTER FUNCTION queuecast._require_queue(text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION queuecast._lock_phase(bigint) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION queuecast._illegal_transition(queuecast.phases, text)

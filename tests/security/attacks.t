@@ -144,7 +144,11 @@ tap_is "$(is_superuser qc_mallory)" "f" "control undone"
 tap_is "$(su "SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_proc p
                 WHERE p.pronamespace = 'queuecast'::regnamespace
                   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)")" \
-  "" "every function in schema queuecast pins search_path = pg_catalog, pg_temp"
+  "capture" "every SQL function pins search_path = pg_catalog, pg_temp (the C trigger runs no SQL)"
+tap_is "$(su "SELECT l.lanname || ' ' || p.prosecdef || ' ' || has_function_privilege('public', p.oid, 'EXECUTE')
+                FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+               WHERE p.oid = 'queuecast.capture()'::regprocedure")" \
+  "c false false" "capture() is the C trigger: no SECURITY DEFINER, nobody may call it"
 tap_is "$(su "SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_proc p
                 WHERE p.pronamespace = 'queuecast'::regnamespace AND p.prosecdef")" \
   "cancel,claim,complete,create_queue,create_workflow,enqueue,fail,pause,prune,resume,retry" \
