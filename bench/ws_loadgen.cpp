@@ -64,10 +64,9 @@ class client : public std::enable_shared_from_this<client<Stream>> {
     // QUEUECAST_TOKEN: authenticate in the upgrade, as a browser client can.
     if (const char* token = std::getenv("QUEUECAST_TOKEN"); token && *token) {
       std::string protocols = std::string("queuecast.v1, token.") + token;
-      ws_.set_option(websocket::stream_base::decorator(
-          [protocols](websocket::request_type& req) {
-            req.set(beast::http::field::sec_websocket_protocol, protocols);
-          }));
+      ws_.set_option(websocket::stream_base::decorator([protocols](websocket::request_type& req) {
+        req.set(beast::http::field::sec_websocket_protocol, protocols);
+      }));
     }
     beast::get_lowest_layer(ws_).async_connect(ep, [self](beast::error_code ec) {
       if (ec) return self->fail();
