@@ -150,6 +150,15 @@ void require_file(const std::string& flag, const std::string& path) {
 
 using setter = std::function<void(config&, const std::string&)>;
 
+// A flag naming a file the daemon reads (at startup and on SIGHUP): it must
+// be readable now, so a typo is a startup error, not a surprise later.
+setter file_path(const char* flag, std::string config::*member) {
+  return [flag, member](config& c, const std::string& v) {
+    require_file(flag, v);
+    c.*member = v;
+  };
+}
+
 const std::map<std::string, std::pair<const char*, setter>>& options() {
   static const std::map<std::string, std::pair<const char*, setter>> table = {
       {"--database",
@@ -169,17 +178,8 @@ const std::map<std::string, std::pair<const char*, setter>>& options() {
       // No command-line form: a secret on a command line is visible to every user.
       {"", {"QUEUECAST_JWT_SECRET", [](config& c, const std::string& v) { c.jwt_secret = v; }}},
       {"--jwt-secret-file",
-       {"QUEUECAST_JWT_SECRET_FILE",
-        [](config& c, const std::string& v) {
-          require_file("--jwt-secret-file", v);
-          c.jwt_secret_file = v;
-        }}},
-      {"--jwks-file",
-       {"QUEUECAST_JWKS_FILE",
-        [](config& c, const std::string& v) {
-          require_file("--jwks-file", v);
-          c.jwks_file = v;
-        }}},
+       {"QUEUECAST_JWT_SECRET_FILE", file_path("--jwt-secret-file", &config::jwt_secret_file)}},
+      {"--jwks-file", {"QUEUECAST_JWKS_FILE", file_path("--jwks-file", &config::jwks_file)}},
       {"--jwt-audience",
        {"QUEUECAST_JWT_AUDIENCE", [](config& c, const std::string& v) { c.jwt_audience = v; }}},
       {"--jwt-issuer",
@@ -196,18 +196,8 @@ const std::map<std::string, std::pair<const char*, setter>>& options() {
        {"QUEUECAST_ALLOWED_HOSTS",
         [](config& c, const std::string& v) { c.allowed_hosts = split_list(v); }}},
       {"--admin-listen", {"QUEUECAST_ADMIN_LISTEN", set_admin_listen}},
-      {"--tls-cert",
-       {"QUEUECAST_TLS_CERT",
-        [](config& c, const std::string& v) {
-          require_file("--tls-cert", v);
-          c.tls_cert_file = v;
-        }}},
-      {"--tls-key",
-       {"QUEUECAST_TLS_KEY",
-        [](config& c, const std::string& v) {
-          require_file("--tls-key", v);
-          c.tls_key_file = v;
-        }}},
+      {"--tls-cert", {"QUEUECAST_TLS_CERT", file_path("--tls-cert", &config::tls_cert_file)}},
+      {"--tls-key", {"QUEUECAST_TLS_KEY", file_path("--tls-key", &config::tls_key_file)}},
       {"--max-http-connections",
        {"QUEUECAST_MAX_HTTP_CONNECTIONS",
         [](config& c, const std::string& v) {

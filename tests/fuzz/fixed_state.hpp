@@ -3,28 +3,14 @@
 // seq 10; a window of 3 changes per topic so that it overflows.
 #pragma once
 
+#include "../common/sample_rows.hpp"
 #include "state/store.hpp"
 
 namespace queuecast::fuzz {
 
 inline json::object phase(std::int64_t id, const char* queue, const char* status,
                           json::value workflow) {
-  return {{"id", id},
-          {"queue", queue},
-          {"workflow_id", workflow},
-          {"phase_number", 1},
-          {"title", "t"},
-          {"status", status},
-          {"position", id},
-          {"priority", 0},
-          {"worker", nullptr},
-          {"attempts", 0},
-          {"max_attempts", 3},
-          {"error", nullptr},
-          {"started_at", nullptr},
-          {"finished_at", nullptr},
-          {"created_at", "2026-01-01T00:00:00+00:00"},
-          {"updated_at", "2026-01-01T00:00:00+00:00"}};
+  return qc_test::sample_phase(id, queue, status, 0, std::move(workflow));
 }
 
 inline const store& loaded_state() {

@@ -5,6 +5,7 @@
 // it is not ready while a captured table does not record its changes.
 #include <gtest/gtest.h>
 
+#include "../../common/sample_rows.hpp"
 #include "daemon_fixture.hpp"
 #include "ws_client.hpp"
 
@@ -126,22 +127,7 @@ class doorbell_test : public ::testing::Test {
   // A v1-style payload announcing the next seq with an invented phase.
   std::string forged_v1(std::int64_t phase_id, const std::string& status) {
     std::int64_t next = sql_.number("SELECT queuecast.current_seq()") + 1;
-    json::object phase{{"id", phase_id},
-                       {"queue", queue},
-                       {"workflow_id", nullptr},
-                       {"phase_number", 1},
-                       {"title", "forged"},
-                       {"status", status},
-                       {"position", phase_id},
-                       {"priority", 100},
-                       {"worker", nullptr},
-                       {"attempts", 0},
-                       {"max_attempts", 3},
-                       {"error", nullptr},
-                       {"created_at", "2026-01-01T00:00:00+00:00"},
-                       {"updated_at", "2026-01-01T00:00:00+00:00"},
-                       {"started_at", nullptr},
-                       {"finished_at", nullptr}};
+    json::object phase = sample_phase(phase_id, queue, status, 100, nullptr, "forged");
     json::object change{{"seq", next},          {"topic", "queue:f"},
                         {"entity", "phase"},    {"key", std::to_string(phase_id)},
                         {"op", "INSERT"},       {"old_status", nullptr},

@@ -54,6 +54,13 @@ std::string read_status(asio::ip::tcp::socket& socket) {
   return ec ? "" : std::to_string(res.result_int());
 }
 
+// /healthz with the token over a socket from a chosen address: its status.
+std::string healthz_from(asio::ip::tcp::socket& socket) {
+  asio::write(socket,
+              asio::buffer(raw_request("/healthz", "Authorization: Bearer " + token + "\r\n")));
+  return read_status(socket);
+}
+
 long long open_connections(int port) {
   auto metrics = http_get(port, "/metrics", {{"Authorization", "Bearer " + token}}).second;
   auto at = metrics.find("\nqueuecast_connections_open ");
@@ -84,15 +91,11 @@ TEST_F(limits_test, one_address_cannot_hold_more_than_its_share) {
   auto extra = connect_from(ioc, "127.0.0.1", d.port());
   EXPECT_TRUE(closed_by_daemon(extra)) << "the 21st connection from one address is closed";
   auto other = connect_from(ioc, "127.0.0.2", d.port());
-  asio::write(other,
-              asio::buffer(raw_request("/healthz", "Authorization: Bearer " + token + "\r\n")));
-  EXPECT_EQ(read_status(other), "200") << "another address is served";
+  EXPECT_EQ(healthz_from(other), "200") << "another address is served";
   held.clear();
   std::this_thread::sleep_for(300ms);
   auto again = connect_from(ioc, "127.0.0.1", d.port());
-  asio::write(again,
-              asio::buffer(raw_request("/healthz", "Authorization: Bearer " + token + "\r\n")));
-  EXPECT_EQ(read_status(again), "200") << "slots come back when connections close";
+  EXPECT_EQ(healthz_from(again), "200") << "slots come back when connections close";
 }
 
 TEST_F(limits_test, idle_http_connections_cannot_crowd_out_the_rest) {

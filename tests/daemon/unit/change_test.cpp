@@ -3,6 +3,7 @@
 // else is named (with its seq) so the daemon reloads instead of applying it.
 #include <gtest/gtest.h>
 
+#include "../../common/sample_rows.hpp"
 #include "state/change.hpp"
 
 using namespace queuecast;
@@ -11,15 +12,8 @@ namespace {
 
 change_row row(std::int64_t seq, std::string entity, std::string op, std::string key,
                json::value data, json::value old_data = nullptr) {
-  change_row r;
-  r.seq = seq;
-  r.topic = "queue:q";
-  r.entity = std::move(entity);
-  r.op = std::move(op);
-  r.key = std::move(key);
-  r.data = std::move(data);
-  r.old_data = std::move(old_data);
-  return r;
+  return qc_test::sample_row<change_row>(seq, std::move(entity), std::move(op), std::move(key),
+                                         std::move(data), std::move(old_data), "queue:q");
 }
 
 json::object phase_data(std::int64_t id, const char* status = "queued") {

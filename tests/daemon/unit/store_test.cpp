@@ -2,6 +2,7 @@
 // deltas whose ops rebuild them; resume windows; divergence is detected.
 #include <gtest/gtest.h>
 
+#include "../../common/sample_rows.hpp"
 #include "state/store.hpp"
 
 using namespace queuecast;
@@ -10,34 +11,13 @@ namespace {
 
 json::object phase(std::int64_t id, const std::string& queue, const std::string& status,
                    int priority = 0, json::value workflow = nullptr) {
-  return {{"id", id},
-          {"queue", queue},
-          {"workflow_id", workflow},
-          {"phase_number", 1},
-          {"title", "t"},
-          {"status", status},
-          {"position", id},
-          {"priority", priority},
-          {"worker", nullptr},
-          {"attempts", 0},
-          {"max_attempts", 3},
-          {"error", nullptr},
-          {"created_at", "2026-01-01T00:00:00+00:00"},
-          {"updated_at", "2026-01-01T00:00:00+00:00"},
-          {"started_at", nullptr},
-          {"finished_at", nullptr}};
+  return qc_test::sample_phase(id, queue, status, priority, std::move(workflow));
 }
 
 change_row row(std::int64_t seq, std::string entity, std::string op, std::string key,
                json::value data, json::value old_data = nullptr) {
-  change_row r;
-  r.seq = seq;
-  r.entity = std::move(entity);
-  r.op = std::move(op);
-  r.key = std::move(key);
-  r.data = std::move(data);
-  r.old_data = std::move(old_data);
-  return r;
+  return qc_test::sample_row<change_row>(seq, std::move(entity), std::move(op), std::move(key),
+                                         std::move(data), std::move(old_data));
 }
 
 store loaded_store() {
