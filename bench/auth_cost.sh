@@ -7,7 +7,7 @@
 # alternate between the two daemons; medians of the rounds. Loopback only;
 # every run is bounded by `timeout`.
 #
-# Usage: bench/auth_cost.sh [rate] [seconds] [rounds] [clients]
+# Usage: bench/auth_cost.sh [rate] [seconds] [rounds] [clients] [phases in the queue]
 # Prints a Markdown table and writes the "auth" section of bench/RESULTS.md.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,6 +17,7 @@ rate="${1:-100}"
 seconds="${2:-10}"
 rounds="${3:-3}"
 client_counts="${4:-1 1000}"
+phases="${5:-50}"  # a realistic queue: each snapshot carries every phase
 build="${QUEUECAST_BUILD:-$root/build}"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -30,7 +31,8 @@ trap 'stop_daemon; pgcluster_stop; rm -rf "$tmp"' EXIT
 pgcluster_start "$tmp/cluster" "synchronous_commit = off" >/dev/null
 pgcluster_psql -d postgres -c "CREATE DATABASE auth_cost"
 pgcluster_psql -d auth_cost -c "CREATE EXTENSION queuecast" \
-  -c "SELECT queuecast.create_queue('bench')" -c "SELECT queuecast.enqueue('bench', 't0')" >/dev/null
+  -c "SELECT queuecast.create_queue('bench')" \
+  -c "SELECT queuecast.enqueue('bench', 'phase ' || g) FROM generate_series(1, $phases) g" >/dev/null
 
 secret="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 printf '%s\n' "$secret" >"$tmp/secret"
@@ -90,6 +92,6 @@ for clients in sorted({c for c, _ in runs}):
 PY
 )"
 echo "$section"
-printf '## Cost of authentication on the fan-out path (issue 9)\n\nMeasured %s on %s (%s cores) by `bench/auth_cost.sh %s %s %s "%s"`: %s commits/s for %s s per run, snapshot-mode clients on one queue, rounds alternating between a daemon without credentials and one verifying an HS256 JWT per connection; medians of %s rounds.\n\n%s\n' \
-  "$(date +%F)" "$(hostname)" "$(nproc)" "$rate" "$seconds" "$rounds" "$client_counts" "$rate" "$seconds" "$rounds" "$section" |
+printf '## Cost of authentication on the fan-out path (issue 9)\n\nMeasured %s on %s (%s cores) by `bench/auth_cost.sh %s %s %s "%s" %s`: %s commits/s for %s s per run, snapshot-mode clients on one queue of %s phases, rounds alternating between a daemon without credentials and one verifying an HS256 JWT per connection; medians of %s rounds.\n\n%s\n' \
+  "$(date +%F)" "$(hostname)" "$(nproc)" "$rate" "$seconds" "$rounds" "$client_counts" "$phases" "$rate" "$seconds" "$phases" "$rounds" "$section" |
   python3 "$here/write_results.py" markdown auth
