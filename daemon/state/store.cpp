@@ -146,7 +146,12 @@ void store::record(std::int64_t seq, effects& fx, std::map<std::string, topic_up
       topics_.erase(topic);
       continue;
     }
-    u.deleted = false;
+    if (u.deleted) {
+      // Deleted and created again within the batch: the subscribers' document
+      // is of the old topic, and ops cannot take them to the new one.
+      u.deleted = false;
+      u.reset = true;
+    }
     if (fx.resets.count(topic)) {
       u.reset = true;
       m.window.clear();
