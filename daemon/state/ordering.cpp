@@ -2,7 +2,6 @@
 
 #include <array>
 #include <string_view>
-#include <tuple>
 
 namespace queuecast {
 
@@ -46,22 +45,24 @@ constexpr std::array<std::string_view, 9> workflow_keys = {
 
 }  // namespace
 
+phase_sort_key phase_key(const json::object& phase) {
+  const json::value* status = phase.if_contains("status");
+  return {status ? rank_in(phase_order, *status) : static_cast<int>(phase_order.size()),
+          number(phase, "priority"), number(phase, "position"), number(phase, "id")};
+}
+
+workflow_sort_key workflow_key(const json::object& workflow) {
+  const json::value* status = workflow.if_contains("status");
+  return {status ? rank_in(workflow_order, *status) : static_cast<int>(workflow_order.size()),
+          std::string(text(workflow, "updated_at")), number(workflow, "id")};
+}
+
 bool phase_before(const json::object& a, const json::object& b) {
-  // Higher priority first: each side takes the other's priority (negating
-  // one would overflow for INT64_MIN).
-  auto key = [](const json::object& o, const json::object& other) {
-    return std::make_tuple(rank_in(phase_order, o.at("status")), number(other, "priority"),
-                           number(o, "position"), number(o, "id"));
-  };
-  return key(a, b) < key(b, a);
+  return phase_key(a) < phase_key(b);
 }
 
 bool workflow_before(const json::object& a, const json::object& b) {
-  int ra = rank_in(workflow_order, a.at("status")), rb = rank_in(workflow_order, b.at("status"));
-  if (ra != rb) return ra < rb;
-  std::string_view ua = text(a, "updated_at"), ub = text(b, "updated_at");
-  if (ua != ub) return ua > ub;
-  return number(a, "id") > number(b, "id");
+  return workflow_key(a) < workflow_key(b);
 }
 
 bool is_phase_key(std::string_view key) {

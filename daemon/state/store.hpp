@@ -18,10 +18,11 @@
 #include <set>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "change.hpp"
+#include "replay.hpp"
+#include "tables.hpp"
 
 namespace queuecast {
 
@@ -48,29 +49,56 @@ struct topic_update {
   std::vector<job_event> events;
 };
 
-// One history row reduced to what a replay needs: which row it touched.
-struct touched_row {
-  std::string entity;  // phase, workflow, queue
-  std::string key;
-  std::string op;
-  std::string topic;
-  std::string old_queue;     // old_data.queue when a phase moved
-  std::string workflow;      // data.workflow_id (insert/delete, or when changed)
-  std::string old_workflow;  // old_data.workflow_id when changed
-};
-
 struct resume_plan {
   std::int64_t position = 0;  // where the client's chain continues (<= since)
   json::array ops;            // the changes after it, possibly none
+};
+
+// What the store holds, counted: for tests (nothing outlives its row) and
+// metrics.
+struct store_footprint {
+  std::size_t queues = 0;
+  std::size_t workflows = 0;
+  std::size_t phases = 0;
+  std::size_t workflow_indexes = 0;  // workflows with phases indexed
+  std::size_t topics = 0;
+  std::size_t window_changes = 0;  // per-topic resume entries, all topics
+  friend bool operator==(const store_footprint&, const store_footprint&) = default;
+};
+
+// A complete state being loaded — queue by queue, inside one database
+// snapshot — while the store goes on serving the previous one. Nothing of it
+// is visible until store::install() swaps it in whole.
+class state_builder {
+ public:
+  explicit state_builder(std::int64_t seq) : seq_(seq) {}
+
+  // One queuecast.snapshot(name) value: {"phases":[...],"paused":b,...}.
+  // Throws std::exception when it is not of that shape (or a phase names
+  // another queue).
+  void add_queue(std::string name, const json::object& snapshot);
+  // One workflow as workflows_snapshot() lists it.
+  void add_workflow(const json::object& workflow);
+
+  std::size_t queues() const { return tables_.queues().size(); }
+  std::size_t phases() const { return tables_.phase_count(); }
+
+ private:
+  friend class store;
+  std::int64_t seq_;
+  tables tables_;
 };
 
 class store {
  public:
   explicit store(std::size_t window_limit = 4096) : window_limit_(window_limit) {}
 
-  // Replaces all state with a consistent load at `seq`: queue_snapshots maps
-  // a queue name to queuecast.snapshot(name); workflows is workflows_snapshot().
-  // Returns the topics that existed before and are gone now.
+  // Replaces all state with a built one, at once. Returns the topics that
+  // existed before and are gone now.
+  std::vector<std::string> install(state_builder&& built);
+
+  // install() of everything at `seq`: queue_snapshots maps a queue name to
+  // queuecast.snapshot(name); workflows is workflows_snapshot().
   std::vector<std::string> load(std::int64_t seq, const json::object& queue_snapshots,
                                 const json::object& workflows);
 
@@ -88,16 +116,14 @@ class store {
   // Ops that take a client from its state at some seq to the current state,
   // given every history row since then: each touched row is sent as it is
   // now (upsert) or removed. nullopt when ops cannot express it (TRUNCATE,
-  // the topic's queue re-created).
+  // the topic's queue re-created). Throws std::logic_error when a row's key
+  // is not a number where one is expected.
   std::optional<json::array> replay_ops(std::string_view topic,
                                         const std::vector<touched_row>& rows) const;
   std::vector<std::string> topic_names() const;
+  store_footprint footprint() const;
 
  private:
-  struct queue_state {
-    bool paused = false;
-    std::map<std::int64_t, json::object> phases;
-  };
   struct topic_meta {
     std::int64_t seq = 0;
     std::int64_t floor = 0;  // the window reaches back to this seq
@@ -117,16 +143,18 @@ class store {
   void remove_phase(std::int64_t id, effects& fx);
   void drop_queue(const std::string& name, effects& fx);
   void record(std::int64_t seq, effects& fx, std::map<std::string, topic_update>& updates);
+  void record_window(topic_meta& m, std::int64_t seq, const json::array& ops);
   topic_meta& meta(const std::string& topic);
-  json::array sorted_phases(const std::vector<const json::object*>& phases) const;
+  bool workflow_exists(std::int64_t id) const { return tables_.find_workflow(id) != nullptr; }
+
+  json::object queue_document(const tables::queue_row& queue) const;
+  json::object workflows_document() const;
+  json::object workflow_document(std::int64_t id) const;
 
   std::size_t window_limit_;
   bool loaded_ = false;
   std::int64_t seq_ = 0;
-  std::map<std::string, queue_state> queues_;
-  std::map<std::int64_t, json::object> workflows_;
-  std::unordered_map<std::int64_t, std::string> phase_queue_;
-  std::unordered_map<std::int64_t, std::set<std::int64_t>> workflow_phases_;
+  tables tables_;
   std::map<std::string, topic_meta, std::less<>> topics_;
 };
 

@@ -626,7 +626,11 @@ TEST(store_property, applied_history_equals_a_fresh_load_and_clients_catch_up) {
   std::uint32_t first = 1, last = sequences;
   if (const char* one = std::getenv("QUEUECAST_PROPERTY_SEED")) first = last = std::atoi(one);
   for (std::uint32_t seed = first; seed <= last; ++seed) {
-    run_sequence(seed);
+    try {
+      run_sequence(seed);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "seed " << seed << ": " << e.what();
+    }
     if (HasFailure()) {
       ADD_FAILURE() << "failing seed " << seed << " (rerun: QUEUECAST_PROPERTY_SEED=" << seed
                     << ")";
