@@ -73,6 +73,8 @@ Limits:
                           (default 60)                              [QUEUECAST_IDLE_TIMEOUT]
   --startup-timeout SECONDS  give up when the database is unreachable this long
                           at startup (default 15)                   [QUEUECAST_STARTUP_TIMEOUT]
+  --probe-interval MS      when idle, check the database connections and history
+                          this often (default 5000)                 [QUEUECAST_PROBE_INTERVAL]
   --help                  this text
 
 Endpoints: /ws (protocol v1), /api/v1/ws/queue?queue=NAME (compatibility),
@@ -241,6 +243,12 @@ const std::map<std::string, std::pair<const char*, setter>>& options() {
        {"QUEUECAST_STARTUP_TIMEOUT",
         [](config& c, const std::string& v) {
           c.startup_timeout = std::chrono::seconds(to_count("--startup-timeout", v, 0, 86400));
+        }}},
+      {"--probe-interval",
+       {"QUEUECAST_PROBE_INTERVAL",
+        [](config& c, const std::string& v) {
+          c.probe_interval =
+              std::chrono::milliseconds(to_count("--probe-interval", v, 10, 3600000));
         }}},
   };
   return table;

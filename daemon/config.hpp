@@ -48,6 +48,9 @@ struct config {
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds handshake_timeout{10};
   std::chrono::seconds startup_timeout{15};
+  // An idle daemon checks both database connections and the history this
+  // often, so a dead connection or a replaced history is noticed quickly.
+  std::chrono::milliseconds probe_interval{5000};
 };
 
 struct show_help {};

@@ -2,22 +2,37 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "conninfo.hpp"
+
 namespace queuecast {
 
 using namespace asio::experimental::awaitable_operators;
 
-std::string pg_connection::error_message() const {
-  if (!conn_) return "not connected";
-  // libpq's messages span lines ("...failed: ...\n\tIs the server running..."):
-  // fold them so a log line stays one line.
+namespace {
+
+// libpq's messages span lines ("...failed: ...\n\tIs the server running..."):
+// fold them so a log line stays one line.
+std::string one_line(const char* text) {
   std::string message;
-  for (char c : std::string(PQerrorMessage(conn_))) {
+  for (char c : std::string(text ? text : "")) {
     if (c == '\n' || c == '\t') c = ' ';
     if (c == ' ' && !message.empty() && message.back() == ' ') continue;
     message += c;
   }
   while (!message.empty() && message.back() == ' ') message.pop_back();
   return message;
+}
+
+}  // namespace
+
+std::string describe_failure(const PGresult& result) {
+  const char* state = PQresultErrorField(&result, PG_DIAG_SQLSTATE);
+  return std::string(state ? state : "") + " " + one_line(PQresultErrorMessage(&result));
+}
+
+std::string pg_connection::error_message() const {
+  if (!conn_) return "not connected";
+  return one_line(PQerrorMessage(conn_));
 }
 
 void pg_connection::close() {
@@ -27,6 +42,7 @@ void pg_connection::close() {
     socket_.reset();
   }
   watched_fd_ = -1;
+  notifications_ = 0;
   if (conn_) {
     PQfinish(conn_);
     conn_ = nullptr;
@@ -54,10 +70,21 @@ asio::awaitable<bool> pg_connection::wait(direction d,
 }
 
 asio::awaitable<void> pg_connection::connect(const std::string& conninfo,
+                                             const std::string& application_name,
                                              std::chrono::milliseconds timeout) {
   close();
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  conn_ = PQconnectStart(conninfo.c_str());
+  conninfo_params params = co_await resolve_hosts(parse_conninfo(conninfo), timeout);
+  std::erase_if(params, [](const auto& p) { return p.first == "application_name"; });
+  params.emplace_back("application_name", application_name);
+  std::vector<const char*> keywords, values;
+  for (const auto& [key, value] : params) {
+    keywords.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  conn_ = PQconnectStartParams(keywords.data(), values.data(), 0);
   if (!conn_) throw pg_failure("out of memory starting a connection");
   if (PQstatus(conn_) == CONNECTION_BAD) throw pg_failure(error_message());
   PostgresPollingStatusType poll = PGRES_POLLING_WRITING;
@@ -72,6 +99,36 @@ asio::awaitable<void> pg_connection::connect(const std::string& conninfo,
   watch_socket();
 }
 
+asio::awaitable<void> pg_connection::send(std::chrono::steady_clock::time_point deadline) {
+  int flushed;
+  while ((flushed = PQflush(conn_)) == 1) {
+    if (!co_await wait(direction::write, deadline)) throw pg_failure("query timed out sending");
+  }
+  if (flushed < 0) throw pg_failure(error_message());
+}
+
+// The next result of the running statement (null: no more). Notifications
+// that arrive with it are counted here: libpq takes them off the socket, so
+// a later wait on the socket would not see them (they would wait for the
+// next commit's notification).
+asio::awaitable<pg_result> pg_connection::next_result(
+    std::chrono::steady_clock::time_point deadline) {
+  while (PQisBusy(conn_)) {
+    if (!co_await wait(direction::read, deadline)) throw pg_failure("query timed out");
+    if (!PQconsumeInput(conn_)) throw pg_failure(error_message());
+  }
+  pg_result result(PQgetResult(conn_));
+  keep_notifications();
+  co_return result;
+}
+
+void pg_connection::keep_notifications() {
+  while (PGnotify* note = PQnotifies(conn_)) {
+    ++notifications_;
+    PQfreemem(note);
+  }
+}
+
 asio::awaitable<pg_result> pg_connection::query(
     const std::string& sql, const std::vector<std::optional<std::string>>& params,
     std::chrono::milliseconds timeout) {
@@ -83,48 +140,51 @@ asio::awaitable<pg_result> pg_connection::query(
                          values.data(), nullptr, nullptr, 0)) {
     throw pg_failure(error_message());
   }
-  int flushed;
-  while ((flushed = PQflush(conn_)) == 1) {
-    if (!co_await wait(direction::write, deadline)) throw pg_failure("query timed out sending");
-  }
-  if (flushed < 0) throw pg_failure(error_message());
+  co_await send(deadline);
   pg_result last;
-  while (true) {
-    while (PQisBusy(conn_)) {
-      if (!co_await wait(direction::read, deadline)) throw pg_failure("query timed out");
-      if (!PQconsumeInput(conn_)) throw pg_failure(error_message());
-    }
-    PGresult* r = PQgetResult(conn_);
-    if (!r) break;
-    last.reset(r);
-  }
+  while (pg_result r = co_await next_result(deadline)) last = std::move(r);
   if (!last) throw pg_failure("no result");
   ExecStatusType status = PQresultStatus(last.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    std::string message = PQresultErrorMessage(last.get());
-    for (char& c : message) {
-      if (c == '\n' || c == '\t') c = ' ';
-    }
-    while (!message.empty() && message.back() == ' ') message.pop_back();
-    const char* state = PQresultErrorField(last.get(), PG_DIAG_SQLSTATE);
-    throw pg_failure(std::string(state ? state : "") + " " + message);
-  }
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    throw pg_failure(describe_failure(*last));
   co_return last;
+}
+
+asio::awaitable<void> pg_connection::stream(const std::string& sql,
+                                            const std::function<void(const PGresult&)>& on_row,
+                                            std::chrono::milliseconds row_timeout) {
+  if (!connected()) throw pg_failure("not connected");
+  if (!PQsendQuery(conn_, sql.c_str())) throw pg_failure(error_message());
+  if (!PQsetSingleRowMode(conn_)) throw pg_failure("cannot stream: " + error_message());
+  co_await send(std::chrono::steady_clock::now() + row_timeout);
+  std::exception_ptr failure;
+  while (pg_result r = co_await next_result(std::chrono::steady_clock::now() + row_timeout)) {
+    ExecStatusType status = PQresultStatus(r.get());
+    if (failure) continue;  // the rest is read and dropped: the connection stays usable
+    if (status == PGRES_SINGLE_TUPLE) {
+      try {
+        on_row(*r);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    } else if (status != PGRES_TUPLES_OK) {
+      failure = std::make_exception_ptr(pg_failure(describe_failure(*r)));
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 asio::awaitable<bool> pg_connection::wait_readable(std::chrono::milliseconds timeout) {
   if (!connected()) throw pg_failure("not connected");
+  if (notifications_ > 0) co_return true;
   co_return co_await wait(direction::read, std::chrono::steady_clock::now() + timeout);
 }
 
-std::vector<std::string> pg_connection::take_notifications() {
-  if (!PQconsumeInput(conn_) || PQstatus(conn_) != CONNECTION_OK) throw pg_failure(error_message());
-  std::vector<std::string> payloads;
-  while (PGnotify* note = PQnotifies(conn_)) {
-    payloads.emplace_back(note->extra);
-    PQfreemem(note);
-  }
-  return payloads;
+std::size_t pg_connection::take_notifications() {
+  if (!conn_ || !PQconsumeInput(conn_) || PQstatus(conn_) != CONNECTION_OK)
+    throw pg_failure(error_message());
+  keep_notifications();
+  return std::exchange(notifications_, 0);
 }
 
 }  // namespace queuecast

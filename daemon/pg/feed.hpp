@@ -1,24 +1,29 @@
-// The database side of the daemon (DESIGN.md): one LISTEN connection and one
-// query connection. LISTEN first, then load every queue and the workflows in
-// one REPEATABLE READ transaction with the newest visible seq, then apply
-// every change with a larger seq, read from queuecast.changes. A NOTIFY is
-// only a doorbell: its payload is never parsed, and any number of them
-// arriving together cost one read of the history. On any
-// failure: mark the stream stale, reconnect with backoff and jitter, and
-// catch up from history (or reload when history no longer reaches back, or
-// seq went backwards). It never goes silently deaf: an idle connection is
-// probed every few seconds.
+// The database side of the daemon (DESIGN.md): LISTEN first, then load every
+// queue and the workflows at one seq, then apply every change with a larger
+// seq, read from queuecast.changes. A NOTIFY is only a doorbell: its payload
+// is never parsed, and any number of them arriving together cost one read of
+// the history. When the history stops fitting our state (pruned past us,
+// replaced, gone back, a row that does not apply) the state is reloaded and
+// clients start over; when the connection fails, the feed reconnects. Both
+// retry with backoff. Idle, it probes every --probe-interval, so it never
+// goes silently deaf.
+//
+// The parts: database_link (connections, doorbell, probe), history_reader
+// (every read, each in one snapshot, with one verdict), store (the state),
+// hub (the clients). The feed decides what happens next.
 #pragma once
 
 #include <boost/asio.hpp>
 #include <deque>
-#include <random>
+#include <functional>
 #include <string>
 
 #include "../config.hpp"
 #include "../net/hub.hpp"
 #include "../state/store.hpp"
-#include "connection.hpp"
+#include "../util/backoff.hpp"
+#include "database_link.hpp"
+#include "history_reader.hpp"
 
 namespace queuecast {
 
@@ -33,41 +38,42 @@ class feed {
   // Ready: connected, state loaded, and no captured table has its capture
   // turned off (capture_status(), extension 0.2.0; unknown counts as fine).
   bool ready() const { return ready_ && capture_problem_.empty(); }
+  const std::string& not_ready_reason() const { return ready_ ? capture_problem_ : reason_; }
 
   // Queues a resume that the in-memory window cannot serve; it is answered
   // from queuecast.changes between notifications. False when not connected.
   bool request_replay(const replay_request& request);
-  const std::string& not_ready_reason() const { return ready_ ? capture_problem_ : reason_; }
 
  private:
-  asio::awaitable<void> connect_both();
+  // One connected session: from connecting to the failure that ends it.
+  asio::awaitable<void> connect_and_follow();
+  asio::awaitable<void> bring_up_to_date();
   asio::awaitable<void> load(const std::string& why);
-  asio::awaitable<void> resync_after_reconnect();
+  asio::awaitable<void> follow();
   asio::awaitable<void> catch_up();
-  asio::awaitable<void> listen_loop();
   asio::awaitable<void> probe();
-  asio::awaitable<void> check_history_position();
   asio::awaitable<void> check_capture();
   asio::awaitable<void> serve_one_replay();
   asio::awaitable<std::optional<json::array>> replay(const replay_request& request);
   void deliver(const std::vector<change_row>& rows);
+  void go_offline(const std::string& why);
+  void answer_queued_replays_fresh();
 
   asio::any_io_executor executor_;
   const config& cfg_;
   store& state_;
   hub& hub_;
-  pg_connection listen_;
-  pg_connection query_;
+  database_link link_;
+  history_reader history_;
   bool ready_ = false;
   std::string reason_ = "starting";
   std::string capture_problem_;  // why capture_status() says changes are not recorded
   std::chrono::steady_clock::time_point next_capture_check_{};
   std::deque<replay_request> replays_;
-  asio::steady_timer wake_;  // cancelled to wake the listen loop for replays
-  std::string reload_reason_;
-  std::string history_id_;
-  // round must reload everything
-  std::mt19937 jitter_{std::random_device{}()};
+  asio::steady_timer wake_;    // cancelled to wake the listen loop for replays
+  std::string reload_reason_;  // set: the next connection reloads everything
+  std::string history_id_;     // the history our state follows
+  backoff retry_;
 };
 
 }  // namespace queuecast

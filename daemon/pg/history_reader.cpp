@@ -1,0 +1,204 @@
+#include "history_reader.hpp"
+
+namespace queuecast {
+
+namespace {
+
+// Beyond this many touched rows a fresh snapshot is cheaper than a replay.
+constexpr std::size_t replay_row_limit = 200000;
+
+std::int64_t to_seq(const char* text, const char* what) {
+  try {
+    std::size_t used = 0;
+    std::int64_t value = std::stoll(text, &used);
+    if (text[used] != '\0') throw std::invalid_argument(text);
+    return value;
+  } catch (const std::exception&) {
+    throw pg_failure(std::string(what) + " is not a number: '" + std::string(text).substr(0, 40) +
+                     "'");
+  }
+}
+
+std::vector<std::optional<std::string>> seq_params(std::int64_t a, std::int64_t b) {
+  std::vector<std::optional<std::string>> params;
+  params.emplace_back(std::to_string(a));
+  params.emplace_back(std::to_string(b));
+  return params;
+}
+
+// Streamed (queue, paused, phase) rows, grouped by queue: each queue is
+// handed to the builder whole, and no single value is larger than one phase
+// (no 1 GB datum limit, no whole-database JSON).
+class queue_collector {
+ public:
+  explicit queue_collector(state_builder& built) : built_(built) {}
+  void take(const PGresult& row) {
+    std::string name = PQgetvalue(&row, 0, 0);
+    if (!started_ || name != queue_) {
+      finish();
+      started_ = true;
+      queue_ = std::move(name);
+      paused_ = std::string_view(PQgetvalue(&row, 0, 1)) == "t";
+    }
+    if (!PQgetisnull(&row, 0, 2)) phases_.push_back(json::parse(PQgetvalue(&row, 0, 2)));
+  }
+  void finish() {
+    if (!started_) return;
+    built_.add_queue(queue_, json::object{{"phases", std::move(phases_)}, {"paused", paused_}});
+    phases_ = json::array();
+    started_ = false;
+  }
+
+ private:
+  state_builder& built_;
+  bool started_ = false;
+  std::string queue_;
+  bool paused_ = false;
+  json::array phases_;
+};
+
+}  // namespace
+
+history_judgement judge(const history_position& database, const std::string& our_id,
+                        std::int64_t our_seq, std::int64_t needed_after) {
+  if (database.id != our_id)
+    return {history_verdict::replaced,
+            "the database's history was replaced (extension re-created)"};
+  if (database.current < our_seq)
+    return {history_verdict::went_back, "the database's history went back from seq " +
+                                            std::to_string(our_seq) + " to " +
+                                            std::to_string(database.current)};
+  if (database.resumable > needed_after)
+    return {history_verdict::pruned_past,
+            "history was pruned past seq " + std::to_string(needed_after)};
+  return {};
+}
+
+asio::awaitable<history_position> history_reader::begin_snapshot() {
+  co_await conn_.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  pg_result result = co_await conn_.query(
+      "SELECT queuecast.current_seq(), queuecast.resumable_from(), queuecast.history_id()");
+  history_position position;
+  position.current = to_seq(PQgetvalue(result.get(), 0, 0), "current_seq()");
+  position.resumable = to_seq(PQgetvalue(result.get(), 0, 1), "resumable_from()");
+  position.id = PQgetvalue(result.get(), 0, 2);
+  co_return position;
+}
+
+asio::awaitable<void> history_reader::end_snapshot() {
+  co_await conn_.query("COMMIT");
+}
+
+asio::awaitable<loaded_state> history_reader::load() {
+  history_position position = co_await begin_snapshot();
+  loaded_state loaded{position, state_builder(position.current)};
+  queue_collector queues(loaded.state);
+  co_await conn_.stream(
+      "SELECT q.name, q.paused, CASE WHEN p.id IS NOT NULL THEN queuecast.phase_json(p) END "
+      "FROM queuecast.queues q LEFT JOIN queuecast.phases p ON p.queue = q.name ORDER BY q.name",
+      [&queues](const PGresult& row) { queues.take(row); });
+  queues.finish();
+  state_builder& built = loaded.state;
+  co_await conn_.stream("SELECT queuecast.workflow_json(w) FROM queuecast.workflows w",
+                        [&built](const PGresult& row) {
+                          built.add_workflow(json::parse(PQgetvalue(&row, 0, 0)).as_object());
+                        });
+  co_await end_snapshot();
+  co_return loaded;
+}
+
+asio::awaitable<history_batch> history_reader::read_after(const std::string& our_id,
+                                                          std::int64_t after_seq,
+                                                          std::size_t limit) {
+  history_position position = co_await begin_snapshot();
+  history_batch batch{judge(position, our_id, after_seq, after_seq), {}};
+  if (batch.judgement.follows() && position.current > after_seq) {
+    pg_result result = co_await conn_.query(
+        "SELECT json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, "
+        "'op', op, 'data', data, 'old_data', old_data, "
+        "'at', (extract(epoch FROM committed_at) * 1e6)::bigint) "
+        "FROM queuecast.changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        seq_params(after_seq, static_cast<std::int64_t>(limit)));
+    int n = PQntuples(result.get());
+    batch.rows.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      try {
+        batch.rows.push_back(
+            change_from_json(json::parse(PQgetvalue(result.get(), i, 0)).as_object()));
+      } catch (const std::exception& e) {
+        std::int64_t previous = batch.rows.empty() ? after_seq : batch.rows.back().seq;
+        batch.judgement = {
+            history_verdict::unreadable,
+            "history row after seq " + std::to_string(previous) + " cannot be read: " + e.what()};
+        batch.rows.clear();
+        break;
+      }
+    }
+  }
+  co_await end_snapshot();
+  co_return batch;
+}
+
+asio::awaitable<touched_rows> history_reader::read_touched(const std::string& our_id,
+                                                           std::int64_t since, std::int64_t upto) {
+  history_position position = co_await begin_snapshot();
+  touched_rows touched{judge(position, our_id, upto, since), std::nullopt};
+  if (touched.judgement.follows()) {
+    pg_result result = co_await conn_.query(
+        "SELECT entity, key, op, topic, coalesce(old_data->>'queue', ''), "
+        "coalesce(data->>'workflow_id', ''), coalesce(old_data->>'workflow_id', '') "
+        "FROM queuecast.changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT " +
+            std::to_string(replay_row_limit + 1),
+        seq_params(since, upto));
+    std::size_t n = PQntuples(result.get());
+    if (n <= replay_row_limit) {
+      std::vector<touched_row> rows;
+      rows.reserve(n);
+      auto text = [&](std::size_t i, int column) { return PQgetvalue(result.get(), i, column); };
+      for (std::size_t i = 0; i < n; ++i) {
+        rows.push_back(touched_row{text(i, 0), text(i, 1), text(i, 2), text(i, 3), text(i, 4),
+                                   text(i, 5), text(i, 6)});
+      }
+      touched.rows = std::move(rows);
+    }
+  }
+  co_await end_snapshot();
+  co_return touched;
+}
+
+asio::awaitable<history_judgement> history_reader::check(const std::string& our_id,
+                                                         std::int64_t our_seq) {
+  history_position position = co_await begin_snapshot();
+  co_await end_snapshot();
+  co_return judge(position, our_id, our_seq, our_seq);
+}
+
+// A disabled capture trigger (DISABLE TRIGGER, or ENABLE REPLICA) means
+// commits that neither reach history nor ring the doorbell. Without the
+// function (an older extension) or the right to call it, the answer is
+// unknown; a failed statement is not a reason to drop the connection.
+asio::awaitable<capture_report> history_reader::capture_status() {
+  capture_report report;
+  try {
+    pg_result exists =
+        co_await conn_.query("SELECT to_regprocedure('queuecast.capture_status()') IS NOT NULL");
+    if (std::string_view(PQgetvalue(exists.get(), 0, 0)) != "t") co_return report;
+    pg_result status = co_await conn_.query(
+        "SELECT table_name, coalesce(detail, '') FROM queuecast.capture_status() "
+        "WHERE capture_enabled IS NOT TRUE ORDER BY table_name");
+    for (int i = 0; i < PQntuples(status.get()); ++i)
+      report.disabled.emplace_back(PQgetvalue(status.get(), i, 0), PQgetvalue(status.get(), i, 1));
+    report.known = true;
+  } catch (const pg_failure& e) {
+    if (!conn_.connected()) throw;  // the connection is gone: the caller reconnects
+    report.error = e.what();
+  }
+  co_return report;
+}
+
+asio::awaitable<double> history_reader::notify_queue_usage() {
+  pg_result usage = co_await conn_.query("SELECT pg_notification_queue_usage()");
+  co_return std::stod(PQgetvalue(usage.get(), 0, 0));
+}
+
+}  // namespace queuecast
