@@ -1,6 +1,8 @@
 // The random workload shared by the invariant and chaos tests: API calls and
-// plain DML over queues q0..q2, in random transactions with savepoints,
-// aborts and all three isolation levels.
+// plain DML over queues q0..q2, now and then a TRUNCATE, in random
+// transactions with savepoints, aborts and all three isolation levels.
+// TRUNCATE needs the TRUNCATE privilege, which no queuecast role has: the
+// workload runs as the harness's superuser (PGUSER=postgres).
 #pragma once
 
 #include <atomic>
@@ -12,8 +14,38 @@
 
 namespace qc_test {
 
+struct workload_options {
+  // TRUNCATE queuecast.queues CASCADE (the queues are re-created in the same
+  // statement). It deletes the queue topics, which by protocol ends their
+  // subscriptions (topic_deleted): only for tests without subscribers.
+  bool truncate_queues = false;
+};
+
+// A TRUNCATE, one statement in about 60: rare enough that the tables fill
+// up again in between. PostgreSQL refuses to TRUNCATE a table with pending
+// deferred trigger events (the capture's), so after DML on phases in the same
+// transaction a plain TRUNCATE fails and the transaction rolls back; the
+// third form makes the pending events fire first.
+inline std::string random_truncate(std::mt19937_64& rng, const workload_options& options) {
+  switch (rng() % (options.truncate_queues ? 4 : 3)) {
+    case 0:
+      return "TRUNCATE queuecast.phases";
+    case 1:
+      return "TRUNCATE queuecast.workflows CASCADE";  // and phases (workflow_id FK)
+    case 2:
+      // DML, TRUNCATE and DML again in one transaction, written in that order.
+      return "SET CONSTRAINTS ALL IMMEDIATE; SELECT queuecast.enqueue('q0', 'gone'); "
+             "TRUNCATE queuecast.phases; SELECT queuecast.enqueue('q1', 'after truncate')";
+    default:
+      return "TRUNCATE queuecast.queues CASCADE; SELECT queuecast.create_queue('q0'), "
+             "queuecast.create_queue('q1'), queuecast.create_queue('q2')";
+  }
+}
+
 // One random statement of the workload; ids are picked among existing rows.
-inline std::string random_statement(std::mt19937_64& rng, int writer) {
+inline std::string random_statement(std::mt19937_64& rng, int writer,
+                                    const workload_options& options) {
+  if (rng() % 60 == 0) return random_truncate(rng, options);
   const std::string queue = "'q" + std::to_string(rng() % 3) + "'";
   const std::string some_phase = "(SELECT id FROM queuecast.phases ORDER BY random() LIMIT 1)";
   switch (rng() % 10) {
@@ -50,7 +82,7 @@ inline std::string random_statement(std::mt19937_64& rng, int writer) {
 // transitions, serialization failures, deadlocks) just roll it back. A lost
 // connection throws (pg_session::exec).
 inline void run_transaction(pg_session& db, std::mt19937_64& rng, int writer,
-                            std::atomic<int>& commits) {
+                            std::atomic<int>& commits, const workload_options& options = {}) {
   const char* isolation[] = {"READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"};
   db.exec(std::string("BEGIN ISOLATION LEVEL ") + isolation[rng() % 3]);
   bool failed = false;
@@ -58,7 +90,7 @@ inline void run_transaction(pg_session& db, std::mt19937_64& rng, int writer,
   for (int s = 0; s < statements && !failed; ++s) {
     bool savepoint = rng() % 4 == 0;
     if (savepoint) db.exec("SAVEPOINT sp");
-    failed = !db.exec_sqlstate(random_statement(rng, writer)).empty();
+    failed = !db.exec_sqlstate(random_statement(rng, writer, options)).empty();
     if (savepoint && (failed || rng() % 2 == 0)) {
       db.exec("ROLLBACK TO SAVEPOINT sp");
       failed = false;
