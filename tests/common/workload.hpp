@@ -21,7 +21,7 @@ struct workload_options {
   bool truncate_queues = false;
 };
 
-// A TRUNCATE, one statement in about 60: rare enough that the tables fill
+// A TRUNCATE, one statement in about 30: rare enough that the tables fill
 // up again in between. PostgreSQL refuses to TRUNCATE a table with pending
 // deferred trigger events (the capture's), so after DML on phases in the same
 // transaction a plain TRUNCATE fails and the transaction rolls back; the
@@ -45,7 +45,7 @@ inline std::string random_truncate(std::mt19937_64& rng, const workload_options&
 // One random statement of the workload; ids are picked among existing rows.
 inline std::string random_statement(std::mt19937_64& rng, int writer,
                                     const workload_options& options) {
-  if (rng() % 60 == 0) return random_truncate(rng, options);
+  if (rng() % 30 == 0) return random_truncate(rng, options);
   const std::string queue = "'q" + std::to_string(rng() % 3) + "'";
   const std::string some_phase = "(SELECT id FROM queuecast.phases ORDER BY random() LIMIT 1)";
   switch (rng() % 10) {
