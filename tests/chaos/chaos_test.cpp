@@ -242,7 +242,9 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
             << " daemon_kills=" << faults.daemon_kills
             << " subscriber_reconnect_rounds=" << faults.subscriber_reconnects << "\n"
             << "writers: committed_transactions=" << commits
-            << " history_rows=" << db.value("SELECT count(*) FROM queuecast.changes") << "\n"
+            << " history_rows=" << db.value("SELECT count(*) FROM queuecast.changes")
+            << " truncate_rows="
+            << db.value("SELECT count(*) FROM queuecast.changes WHERE op = 'TRUNCATE'") << "\n"
             << "subscribers: " << subs.size() << " converged=" << converged
             << " messages=" << total.messages << " deltas=" << total.deltas
             << " snapshots=" << total.snapshots << " connects=" << total.connects
