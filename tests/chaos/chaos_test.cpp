@@ -1,11 +1,9 @@
 // The chaos test (issue 4): writers run a random workload (API calls, plain
-// DML and TRUNCATEs of phases and workflows, savepoints, aborts; no TRUNCATE
-// of queues, which deletes the subscribed topics and so ends their
-// subscriptions by protocol) while two daemons serve many subscribers in
-// both modes, some slow, some reconnecting at random with resume, some moving
-// between the daemons; meanwhile backends are terminated, PostgreSQL is
-// restarted (fast and immediate) and daemons are killed with SIGKILL and
-// restarted. At the end every subscriber's state must equal
+// DML and TRUNCATEs, savepoints, aborts) while two daemons serve many
+// subscribers in both modes, some slow, some reconnecting at random with
+// resume, some moving between the daemons; meanwhile backends are
+// terminated, PostgreSQL is restarted (fast and immediate) and daemons are
+// killed with SIGKILL and restarted. At the end every subscriber's state must equal
 // queuecast.snapshot() for its topic, and every subscriber must have seen a
 // gap-free, duplicate-free seq chain (or an explicit fresh snapshot).
 //

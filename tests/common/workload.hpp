@@ -14,20 +14,13 @@
 
 namespace qc_test {
 
-struct workload_options {
-  // TRUNCATE queuecast.queues CASCADE (the queues are re-created in the same
-  // statement). It deletes the queue topics, which by protocol ends their
-  // subscriptions (topic_deleted): only for tests without subscribers.
-  bool truncate_queues = false;
-};
-
 // A TRUNCATE, one statement in about 30: rare enough that the tables fill
 // up again in between. PostgreSQL refuses to TRUNCATE a table with pending
 // deferred trigger events (the capture's), so after DML on phases in the same
 // transaction a plain TRUNCATE fails and the transaction rolls back; the
 // third form makes the pending events fire first.
-inline std::string random_truncate(std::mt19937_64& rng, const workload_options& options) {
-  switch (rng() % (options.truncate_queues ? 4 : 3)) {
+inline std::string random_truncate(std::mt19937_64& rng) {
+  switch (rng() % 4) {
     case 0:
       return "TRUNCATE queuecast.phases";
     case 1:
@@ -37,15 +30,18 @@ inline std::string random_truncate(std::mt19937_64& rng, const workload_options&
       return "SET CONSTRAINTS ALL IMMEDIATE; SELECT queuecast.enqueue('q0', 'gone'); "
              "TRUNCATE queuecast.phases; SELECT queuecast.enqueue('q1', 'after truncate')";
     default:
+      // The queues come back in the same transaction, so their topics live
+      // on (a daemon applies the transaction as one reset of each topic). A
+      // queue that stays deleted would end its subscriptions (topic_deleted),
+      // which the chaos test's subscribers rightly count as a failure.
       return "TRUNCATE queuecast.queues CASCADE; SELECT queuecast.create_queue('q0'), "
              "queuecast.create_queue('q1'), queuecast.create_queue('q2')";
   }
 }
 
 // One random statement of the workload; ids are picked among existing rows.
-inline std::string random_statement(std::mt19937_64& rng, int writer,
-                                    const workload_options& options) {
-  if (rng() % 30 == 0) return random_truncate(rng, options);
+inline std::string random_statement(std::mt19937_64& rng, int writer) {
+  if (rng() % 30 == 0) return random_truncate(rng);
   const std::string queue = "'q" + std::to_string(rng() % 3) + "'";
   const std::string some_phase = "(SELECT id FROM queuecast.phases ORDER BY random() LIMIT 1)";
   switch (rng() % 10) {
@@ -82,7 +78,7 @@ inline std::string random_statement(std::mt19937_64& rng, int writer,
 // transitions, serialization failures, deadlocks) just roll it back. A lost
 // connection throws (pg_session::exec).
 inline void run_transaction(pg_session& db, std::mt19937_64& rng, int writer,
-                            std::atomic<int>& commits, const workload_options& options = {}) {
+                            std::atomic<int>& commits) {
   const char* isolation[] = {"READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"};
   db.exec(std::string("BEGIN ISOLATION LEVEL ") + isolation[rng() % 3]);
   bool failed = false;
@@ -90,7 +86,7 @@ inline void run_transaction(pg_session& db, std::mt19937_64& rng, int writer,
   for (int s = 0; s < statements && !failed; ++s) {
     bool savepoint = rng() % 4 == 0;
     if (savepoint) db.exec("SAVEPOINT sp");
-    failed = !db.exec_sqlstate(random_statement(rng, writer, options)).empty();
+    failed = !db.exec_sqlstate(random_statement(rng, writer)).empty();
     if (savepoint && (failed || rng() % 2 == 0)) {
       db.exec("ROLLBACK TO SAVEPOINT sp");
       failed = false;

@@ -37,10 +37,8 @@ std::uint64_t test_seed() {
 void run_writer(int writer, std::uint64_t seed, std::atomic<int>& commits) {
   std::mt19937_64 rng(seed + writer);
   pg_session db(qc_test::conninfo(db_name));
-  // No subscribers here, so TRUNCATE queuecast.queues CASCADE is fair game.
-  const qc_test::workload_options options{.truncate_queues = true};
   for (int t = 0; t < transactions_per_writer; ++t)
-    qc_test::run_transaction(db, rng, writer, commits, options);
+    qc_test::run_transaction(db, rng, writer, commits);
 }
 
 const char* replay_sql = R"SQL(
