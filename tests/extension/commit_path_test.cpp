@@ -60,8 +60,10 @@ class commit_path_test : public ::testing::Test {
         "SELECT count(*) FROM queuecast.changes WHERE txid = pg_current_xact_id()");
   }
 
-  // The rows after SetUp are one transaction's: contiguous seqs, one txid and
-  // commit time, and exactly one NOTIFY whose first/last/n describe them.
+  // The rows after SetUp are one transaction's: contiguous seqs (all are
+  // written at commit here; a savepoint rolled back under immediate
+  // constraints would leave a hole), one txid and commit time, and exactly
+  // one NOTIFY whose first/last/n describe them.
   void expect_one_transaction_and_its_doorbell() {
     long long first = writer_->number("SELECT min(seq) FROM queuecast.changes WHERE seq > " +
                                       std::to_string(mark_));
