@@ -1,9 +1,9 @@
-// The chaos test (issue 4): writers run a random workload (API calls and
-// plain DML, savepoints, aborts) while two daemons serve many subscribers in
-// both modes, some slow, some reconnecting at random with resume, some moving
-// between the daemons; meanwhile backends are terminated, PostgreSQL is
-// restarted (fast and immediate) and daemons are killed with SIGKILL and
-// restarted. At the end every subscriber's state must equal
+// The chaos test (issue 4): writers run a random workload (API calls, plain
+// DML and TRUNCATEs, savepoints, aborts) while two daemons serve many
+// subscribers in both modes, some slow, some reconnecting at random with
+// resume, some moving between the daemons; meanwhile backends are
+// terminated, PostgreSQL is restarted (fast and immediate) and daemons are
+// killed with SIGKILL and restarted. At the end every subscriber's state must equal
 // queuecast.snapshot() for its topic, and every subscriber must have seen a
 // gap-free, duplicate-free seq chain (or an explicit fresh snapshot).
 //
@@ -240,7 +240,9 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
             << " daemon_kills=" << faults.daemon_kills
             << " subscriber_reconnect_rounds=" << faults.subscriber_reconnects << "\n"
             << "writers: committed_transactions=" << commits
-            << " history_rows=" << db.value("SELECT count(*) FROM queuecast.changes") << "\n"
+            << " history_rows=" << db.value("SELECT count(*) FROM queuecast.changes")
+            << " truncate_rows="
+            << db.value("SELECT count(*) FROM queuecast.changes WHERE op = 'TRUNCATE'") << "\n"
             << "subscribers: " << subs.size() << " converged=" << converged
             << " messages=" << total.messages << " deltas=" << total.deltas
             << " snapshots=" << total.snapshots << " connects=" << total.connects

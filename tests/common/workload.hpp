@@ -1,6 +1,8 @@
 // The random workload shared by the invariant and chaos tests: API calls and
-// plain DML over queues q0..q2, in random transactions with savepoints,
-// aborts and all three isolation levels.
+// plain DML over queues q0..q2, now and then a TRUNCATE, in random
+// transactions with savepoints, aborts and all three isolation levels.
+// TRUNCATE needs the TRUNCATE privilege, which no queuecast role has: the
+// workload runs as the harness's superuser (PGUSER=postgres).
 #pragma once
 
 #include <atomic>
@@ -12,8 +14,34 @@
 
 namespace qc_test {
 
+// A TRUNCATE, one statement in about 30: rare enough that the tables fill
+// up again in between. PostgreSQL refuses to TRUNCATE a table with pending
+// deferred trigger events (the capture's), so after DML on phases in the same
+// transaction a plain TRUNCATE fails and the transaction rolls back; the
+// third form makes the pending events fire first.
+inline std::string random_truncate(std::mt19937_64& rng) {
+  switch (rng() % 4) {
+    case 0:
+      return "TRUNCATE queuecast.phases";
+    case 1:
+      return "TRUNCATE queuecast.workflows CASCADE";  // and phases (workflow_id FK)
+    case 2:
+      // DML, TRUNCATE and DML again in one transaction, written in that order.
+      return "SET CONSTRAINTS ALL IMMEDIATE; SELECT queuecast.enqueue('q0', 'gone'); "
+             "TRUNCATE queuecast.phases; SELECT queuecast.enqueue('q1', 'after truncate')";
+    default:
+      // The queues come back in the same transaction, so their topics live
+      // on (a daemon applies the transaction as one reset of each topic). A
+      // queue that stays deleted would end its subscriptions (topic_deleted),
+      // which the chaos test's subscribers rightly count as a failure.
+      return "TRUNCATE queuecast.queues CASCADE; SELECT queuecast.create_queue('q0'), "
+             "queuecast.create_queue('q1'), queuecast.create_queue('q2')";
+  }
+}
+
 // One random statement of the workload; ids are picked among existing rows.
 inline std::string random_statement(std::mt19937_64& rng, int writer) {
+  if (rng() % 30 == 0) return random_truncate(rng);
   const std::string queue = "'q" + std::to_string(rng() % 3) + "'";
   const std::string some_phase = "(SELECT id FROM queuecast.phases ORDER BY random() LIMIT 1)";
   switch (rng() % 10) {

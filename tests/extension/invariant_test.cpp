@@ -1,11 +1,12 @@
 // The ordering invariant under a random concurrent workload: several writers
-// (API calls and plain DML, savepoints, aborts, all isolation levels) while a
-// reader polls `seq > last`. Proven here:
+// (API calls, plain DML and TRUNCATEs, savepoints, aborts, all isolation
+// levels) while a reader polls `seq > last`. Proven here:
 //   - the reader never later finds a seq smaller than one it has seen
 //     (every seq in the final history was seen by the poller, in order);
 //   - committed_at never decreases along seq;
 //   - every NOTIFY's range holds exactly its transaction's changes;
-//   - replaying the history from empty tables reproduces the final tables.
+//   - replaying the history from empty tables reproduces the final tables
+//     (TRUNCATE rows included: the replay fails without them).
 // The seed is printed; rerun with QUEUECAST_TEST_SEED=<seed> to replay it.
 #include <gtest/gtest.h>
 
@@ -121,6 +122,19 @@ TEST(ordering_invariant, holds_under_random_concurrent_writers) {
   std::cout << "committed transactions=" << commits << " history rows=" << all.size()
             << " notifications=" << notes.size() << std::endl;
   ASSERT_GT(all.size(), 100u) << "the workload should have produced history";
+  // Every TRUNCATE form of the workload empties phases; without one the
+  // replay below would not test TRUNCATE rows at all.
+  std::cout << "TRUNCATE rows: "
+            << db.value(
+                   "SELECT coalesce(string_agg(entity || '=' || n, ' '), 'none') FROM "
+                   "(SELECT entity, count(*) n FROM queuecast.changes WHERE op = 'TRUNCATE' "
+                   "GROUP BY entity ORDER BY entity) t")
+            << " phases at the end=" << db.value("SELECT count(*) FROM queuecast.phases")
+            << std::endl;
+  ASSERT_GT(db.number("SELECT count(*) FROM queuecast.changes WHERE op = 'TRUNCATE' AND entity = "
+                      "'phase'"),
+            0)
+      << "the workload committed no TRUNCATE";
   EXPECT_EQ(seen, all) << "a seq appeared behind the poller's position: the invariant is broken";
   EXPECT_EQ(db.number("SELECT count(*) FROM (SELECT committed_at < lag(committed_at) OVER (ORDER "
                       "BY seq) AS back "

@@ -99,6 +99,8 @@ TEST_F(notify_test, rolled_back_work_rings_nothing) {
   writer_->exec("UPDATE queuecast.queues SET paused = paused WHERE name = 'n'");  // changes nothing
   writer_->exec("SELECT count(*) FROM queuecast.phases");  // no change at all
   EXPECT_TRUE(received().empty());
+  EXPECT_EQ(
+      writer_->number("SELECT count(*) FROM queuecast.changes WHERE data->>'title' = 'never'"), 0);
 }
 
 TEST_F(notify_test, a_rolled_back_savepoint_is_left_out_of_the_payload) {
@@ -136,15 +138,25 @@ TEST_F(notify_test, prepare_transaction_fails_with_a_clear_message) {
       << message;
   EXPECT_EQ(writer_->number("SELECT count(*) FROM queuecast.phases WHERE title = 'prepared'"), 0);
   EXPECT_TRUE(received().empty());
-  // A transaction that did not touch queuecast prepares as usual.
+  EXPECT_EQ(writer_->number("SELECT count(*) FROM pg_prepared_xacts WHERE gid = 'qc_test'"), 0);
+  // The refused transaction left nothing in the session: the next one is
+  // captured and rings with only its own change.
+  writer_->exec("SELECT queuecast.enqueue('n', 'after the refused prepare')");
+  auto notes = received();
+  ASSERT_EQ(notes.size(), 1u);
+  long long last = writer_->number("SELECT max(seq) FROM queuecast.changes");
+  EXPECT_EQ(writer_->value("SELECT data->>'title' FROM queuecast.changes WHERE seq = " +
+                           std::to_string(last)),
+            "after the refused prepare");
+  expect_doorbell(notes[0], last, last, 1);
+  // A transaction that did not touch queuecast prepares as usual, and
+  // committing it rings nothing.
   writer_->exec("BEGIN");
-  writer_->exec("CREATE TEMP TABLE IF NOT EXISTS t (x int)");
-  writer_->exec("DROP TABLE t");
-  writer_->exec("COMMIT");
-  writer_->exec("BEGIN");
-  writer_->exec("SELECT 1");
+  writer_->exec("SELECT count(*) FROM queuecast.phases");
   writer_->exec("PREPARE TRANSACTION 'qc_plain'");
-  writer_->exec("ROLLBACK PREPARED 'qc_plain'");
+  EXPECT_EQ(writer_->number("SELECT count(*) FROM pg_prepared_xacts WHERE gid = 'qc_plain'"), 1);
+  writer_->exec("COMMIT PREPARED 'qc_plain'");
+  EXPECT_TRUE(received().empty());
 }
 
 TEST_F(notify_test, foreign_notifications_on_the_channel_do_not_break_capture) {

@@ -28,10 +28,26 @@ SELECT queuecast.enqueue('sp', 'after');
 SELECT is((SELECT count(*) FROM queuecast.changes WHERE topic = 'queue:sp' AND entity = 'phase'), 2::bigint,
           'capture works after a savepoint that held the lock rolled back');
 
--- seq keeps rising within one transaction, in statement order
-SELECT ok((SELECT bool_and(seq > prev) FROM (
-             SELECT seq, lag(seq, 1, 0::bigint) OVER (ORDER BY seq) AS prev FROM queuecast.changes) s),
-          'seq strictly increases');
+-- History rows appear in statement order, savepoints kept and rolled back
+-- included: the (entity, op, key) list along seq is exactly what ran.
+SELECT queuecast.current_seq() AS mark \gset
+SAVEPOINT e;
+SELECT queuecast.enqueue('sp', 'o1');
+UPDATE queuecast.phases SET priority = 1 WHERE title = 'o1';
+SAVEPOINT f;
+SELECT queuecast.enqueue('sp', 'o-dropped');
+UPDATE queuecast.phases SET priority = 9 WHERE title = 'o1';
+ROLLBACK TO SAVEPOINT f;
+RELEASE SAVEPOINT e;
+SELECT queuecast.enqueue('sp', 'o2');
+SELECT id AS o1 FROM queuecast.phases WHERE title = 'o1' \gset
+SELECT id AS o2 FROM queuecast.phases WHERE title = 'o2' \gset
+DELETE FROM queuecast.phases WHERE title = 'o1';
+SELECT queuecast.pause('sp');
+SELECT is(ARRAY(SELECT entity || ' ' || op || ' ' || key FROM queuecast.changes WHERE seq > :mark ORDER BY seq),
+          ARRAY['phase INSERT ' || :o1, 'phase UPDATE ' || :o1, 'phase INSERT ' || :o2,
+                'phase DELETE ' || :o1, 'queue UPDATE sp'],
+          'history rows in statement order; the rolled-back savepoint left none');
 
 -- an error inside a function rolls back its own captured changes
 CREATE FUNCTION pg_temp.enqueue_then_fail() RETURNS void LANGUAGE plpgsql AS $$
