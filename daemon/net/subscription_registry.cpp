@@ -1,19 +1,21 @@
 #include "subscription_registry.hpp"
 
-#include <algorithm>
-
 namespace queuecast {
 
 void subscription_registry::wait(subscriber_sink* sink, const std::string& topic, sub_format format,
                                  std::optional<std::int64_t> since,
                                  std::chrono::steady_clock::time_point now) {
   ungrant(sink, topic);
-  by_sink_[sink][topic] = subscription{format, sub_state::waiting, since, now, 0, ++arrivals_};
+  subscription& s = by_sink_[sink][topic];
+  stop_waiting(s);  // a fresh entry is granted by default, so this is a no-op for it
+  s = subscription{format, sub_state::waiting, since, now, 0, ++arrivals_};
+  waiting_.emplace(s.arrival, std::pair{sink, topic});
 }
 
 void subscription_registry::grant(subscriber_sink* sink, const std::string& topic,
                                   sub_format format) {
   subscription& s = by_sink_[sink][topic];
+  stop_waiting(s);
   s.format = format;
   s.state = sub_state::granted;
   s.replay_id = 0;
@@ -24,6 +26,7 @@ void subscription_registry::mark_replaying(subscriber_sink* sink, const std::str
                                            std::uint64_t replay_id) {
   ungrant(sink, topic);
   subscription& s = by_sink_[sink][topic];
+  stop_waiting(s);
   s.state = sub_state::replaying;
   s.replay_id = replay_id;
 }
@@ -42,6 +45,7 @@ std::optional<subscription> subscription_registry::erase(const subscriber_sink* 
   auto sub = it->second.find(topic);
   if (sub == it->second.end()) return std::nullopt;
   subscription was = sub->second;
+  stop_waiting(was);
   it->second.erase(sub);
   if (it->second.empty()) by_sink_.erase(it);
   ungrant(sink, topic);
@@ -50,7 +54,10 @@ std::optional<subscription> subscription_registry::erase(const subscriber_sink* 
 
 void subscription_registry::erase_sink(const subscriber_sink* sink) {
   if (auto it = by_sink_.find(sink); it != by_sink_.end()) {
-    for (const auto& [topic, s] : it->second) ungrant(sink, topic);
+    for (const auto& [topic, s] : it->second) {
+      ungrant(sink, topic);
+      stop_waiting(s);
+    }
     by_sink_.erase(it);
   }
   if (auto it = sinks_.find(sink); it != sinks_.end()) sinks_.erase(it);
@@ -63,6 +70,7 @@ std::vector<std::pair<subscriber_sink*, subscription>> subscription_registry::ta
     if (auto sub = it->second.find(topic); sub != it->second.end()) {
       // The keys are const for lookups by const pointer; the sinks are not.
       taken.emplace_back(const_cast<subscriber_sink*>(it->first), sub->second);
+      stop_waiting(sub->second);
       it->second.erase(sub);
     }
     it = it->second.empty() ? by_sink_.erase(it) : std::next(it);
@@ -92,17 +100,9 @@ std::vector<std::string> subscription_registry::topics() const {
 }
 
 std::vector<std::pair<subscriber_sink*, std::string>> subscription_registry::waiting() const {
-  std::vector<std::pair<std::uint64_t, std::pair<subscriber_sink*, std::string>>> found;
-  for (const auto& [sink, subs] : by_sink_) {
-    for (const auto& [topic, s] : subs) {
-      if (s.state == sub_state::waiting)
-        found.push_back({s.arrival, {const_cast<subscriber_sink*>(sink), topic}});
-    }
-  }
-  std::sort(found.begin(), found.end(),
-            [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<std::pair<subscriber_sink*, std::string>> ordered;
-  for (auto& [arrival, which] : found) ordered.push_back(std::move(which));
+  ordered.reserve(waiting_.size());
+  for (const auto& [arrival, which] : waiting_) ordered.push_back(which);
   return ordered;
 }
 

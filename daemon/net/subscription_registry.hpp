@@ -42,7 +42,7 @@ using subscriber_formats = std::map<subscriber_sink*, sub_format, std::less<>>;
 
 struct subscription {
   sub_format format = sub_format::snapshot;
-  sub_state state = sub_state::waiting;
+  sub_state state = sub_state::granted;
   std::optional<std::int64_t> since;  // the client's resume point, if any
   std::chrono::steady_clock::time_point waiting_since{};
   std::uint64_t replay_id = 0;  // replaying: the replay that answers it
@@ -85,10 +85,17 @@ class subscription_registry {
 
  private:
   void ungrant(const subscriber_sink* sink, const std::string& topic);
+  // Call before a subscription leaves the waiting state or is forgotten.
+  void stop_waiting(const subscription& s) {
+    if (s.state == sub_state::waiting) waiting_.erase(s.arrival);
+  }
 
   // Every subscription by connection; granted ones also by topic for fan-out.
   std::map<const subscriber_sink*, std::map<std::string, subscription>> by_sink_;
   std::map<std::string, subscriber_formats> granted_;
+  // The waiting ones by arrival: publish retries them, and must not scan
+  // every subscription to find none.
+  std::map<std::uint64_t, std::pair<subscriber_sink*, std::string>> waiting_;
   std::set<subscriber_sink*, std::less<>> sinks_;
   std::uint64_t arrivals_ = 0;
 };

@@ -331,6 +331,23 @@ TEST_F(hub_test, a_deleted_topic_sends_topic_deleted_and_drops_its_subscriptions
   EXPECT_EQ(fanout.counts_by_topic(), (std::map<std::string, std::size_t>{{"queue:r", 1}}));
 }
 
+TEST_F(hub_test, a_deleted_topic_also_ends_waiting_and_replaying_subscriptions) {
+  load_sample(state);
+  fanout.subscribe(&a, "queue:q", sub_format::delta, 5);   // replaying
+  fanout.subscribe(&b, "queue:q", sub_format::delta, 12);  // ahead: waiting
+  ASSERT_EQ(replays.size(), 1u);
+  commit({row(11, "queue", "DELETE", "q", json::object{{"name", "q"}})});
+  EXPECT_EQ(a.types(), (types{"error", "dropped"})) << "told now, not when the replay ends";
+  EXPECT_EQ(b.types(), (types{"error", "dropped"}));
+  EXPECT_FALSE(fanout.replay_wanted(replays[0]));
+  EXPECT_EQ(fanout.subscription_count(&a), 0u);
+  EXPECT_EQ(fanout.subscription_count(&b), 0u);
+  a.take();
+  fanout.finish_replay(replays[0], json::array{});
+  fanout.retry_pending(true);
+  EXPECT_TRUE(a.got.empty());
+}
+
 TEST_F(hub_test, restart_all_gives_fresh_snapshots_with_the_reason) {
   load_sample(state);
   fanout.subscribe(&a, "queue:q", sub_format::delta, std::nullopt);
