@@ -1,67 +1,55 @@
-// Fan-out: who is subscribed to which topic, and delivering each update to
-// them. Every update is encoded once per topic and format and the same
-// immutable frame is handed to every subscriber. Snapshot-mode subscribers
-// are conflated by their session (only the newest snapshot waits); a
-// delta-mode subscriber that falls too far behind is closed by its session.
+// Fan-out: the facade sessions and the database feed talk to. It wires
+// three parts together and decides nothing they can decide alone:
+//   subscription_registry  who is subscribed to what, and in which state
+//   frame_encoder          each frame encoded once per topic, format, state
+//   replay_coordinator     resumes answered from history, one at a time
+// Snapshot-mode subscribers are conflated by their session (only the newest
+// snapshot waits); a delta-mode subscriber that falls too far behind is
+// closed by its session.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <map>
-#include <set>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "../state/store.hpp"
+#include "frame_encoder.hpp"
 #include "messages.hpp"
+#include "replay_coordinator.hpp"
+#include "subscription_registry.hpp"
 
 namespace queuecast {
 
-enum class sub_format { snapshot, delta, queue_update, job_events };
-
-// What the hub needs from a client connection.
-class subscriber_sink {
- public:
-  virtual ~subscriber_sink() = default;
-  // Ordered frames (replies, deltas, events); the session enforces its bound.
-  virtual void send(frame f) = 0;
-  // The newest state of `topic`; replaces an unsent older one (conflation).
-  virtual void send_latest(const std::string& topic, frame f) = 0;
-  // Called when the hub drops the subscription itself (topic deleted).
-  virtual void dropped(const std::string& topic) = 0;
-  // Sends a close frame after what is queued (shutdown: 1001).
-  virtual void close(std::uint16_t code, std::string reason) = 0;
-};
-
-// A resume the in-memory window cannot serve, to be answered from
-// queuecast.changes by the database side. `id` is handed out by the hub:
-// a replay is answered only while it is still the sink's current one (not
-// unsubscribed, replaced by a newer subscribe, or gone with its session).
-struct replay_request {
-  subscriber_sink* sink;
-  std::string topic;
-  sub_format format;
-  std::int64_t since;
-  std::uint64_t id = 0;
+// The hub's view of time, replaceable in tests.
+struct hub_clocks {
+  // Pending limits and the replay rate limit.
+  std::function<std::chrono::steady_clock::time_point()> now = std::chrono::steady_clock::now;
+  // Job events' timestamps (frame_encoder says why it is the wall clock).
+  std::function<std::string()> event_stamp = utc_now_stamp;
 };
 
 class hub {
  public:
-  explicit hub(store& state) : state_(state) {}
+  explicit hub(store& state, hub_clocks clocks = {});
 
   // Who answers resumes beyond the window; returns false when it cannot
   // now (no database connection): the client then starts fresh.
   void set_replayer(std::function<bool(const replay_request&)> replayer) {
-    replayer_ = std::move(replayer);
+    replays_.set_replayer(std::move(replayer));
   }
-  // The replayer's answer: the ops from `since` to now, or nullopt (fresh start).
+  // The replayer's answer: the ops from `since` to now, or nullopt (fresh
+  // start). Ignored unless the replay is still wanted.
   void finish_replay(const replay_request& request, std::optional<json::array> ops);
   // Whether a queued replay is still wanted; the replayer skips it if not.
-  bool replay_wanted(const replay_request& request) const;
+  bool replay_wanted(const replay_request& request) const { return replays_.wanted(request); }
 
-  // Subscribes and sends the reply (subscribed + snapshot, or a resume).
-  // Waits (keeps it pending) while the state is not loaded, or when the
-  // client is ahead of this daemon, for at most `pending_limit`.
+  // Subscribes and sends the reply (subscribed + snapshot, or a resume),
+  // replacing an earlier subscription of the sink to the topic. Waits while
+  // the state is not loaded, or when the client is ahead of this daemon, for
+  // at most hub_limits::pending_limit.
   void subscribe(subscriber_sink* sink, const std::string& topic, sub_format format,
                  std::optional<std::int64_t> since);
   void unsubscribe(subscriber_sink* sink, const std::string& topic);
@@ -73,49 +61,50 @@ class hub {
   void set_live(bool live, const std::string& reason);
   // Every connection, subscribed or not, gets a close frame (shutdown).
   void close_all(std::uint16_t code, const std::string& reason);
-  void attach(subscriber_sink* sink) { sinks_.insert(sink); }
+  void attach(subscriber_sink* sink) { registry_.attach(sink); }
+  // Answers waiting subscriptions that can be answered now; those that
+  // waited past the limit (or all, with give_up_waiting) are answered anyway.
   void retry_pending(bool give_up_waiting = false);
 
   bool live() const { return live_; }
   std::int64_t seq() const { return state_.seq(); }
-  // Subscriptions (granted or waiting) are kept here only; sessions ask.
-  bool is_subscribed(const subscriber_sink* sink, const std::string& topic) const;
-  std::size_t subscription_count(const subscriber_sink* sink) const;
-  // The topics a sink is subscribed to, granted or waiting.
-  std::vector<std::string> topics_of(const subscriber_sink* sink) const;
-  std::map<std::string, std::size_t> counts_by_topic() const;
+  // Subscriptions granted, waiting or replaying; sessions ask, never keep.
+  bool is_subscribed(const subscriber_sink* sink, const std::string& topic) const {
+    return registry_.is_subscribed(sink, topic);
+  }
+  std::size_t subscription_count(const subscriber_sink* sink) const {
+    return registry_.subscription_count(sink);
+  }
+  std::vector<std::string> topics_of(const subscriber_sink* sink) const {
+    return registry_.topics_of(sink);
+  }
+  // Granted subscribers per topic.
+  std::map<std::string, std::size_t> counts_by_topic() const { return registry_.counts_by_topic(); }
 
  private:
-  struct pending {
-    subscriber_sink* sink;
-    std::string topic;
-    sub_format format;
-    std::optional<std::int64_t> since;
-    std::chrono::steady_clock::time_point since_when;
-  };
-  bool try_subscribe(const pending& p, bool give_up_waiting);
-  void send_resumed(subscriber_sink* sink, const std::string& topic, sub_format format,
-                    std::int64_t position, const json::array& ops);
-  void start_fresh(subscriber_sink* sink, const std::string& topic, sub_format format,
+  // A waiting subscription: answered (granted, replaying or refused), or left waiting.
+  void answer(subscriber_sink* sink, const std::string& topic, bool give_up_waiting);
+  void resume_from_history(subscriber_sink* sink, const std::string& topic, sub_format format,
+                           std::int64_t since);
+  void refuse(subscriber_sink* sink, const std::string& topic, const std::string& code,
+              const std::string& message);
+  void cancel(subscriber_sink* sink, const std::string& topic);
+  // Grants, then sends `subscribed` at the topic's seq and a fresh snapshot.
+  void grant_fresh(subscriber_sink* sink, const std::string& topic, sub_format format,
                    const std::string& reason);
+  void send_fresh(subscriber_sink* sink, const std::string& topic, sub_format format,
+                  const std::string& reason);
+  void grant_resumed(subscriber_sink* sink, const std::string& topic, sub_format format,
+                     std::int64_t position, const json::array& ops);
+  void deliver(const topic_update& update);
   void drop_topic(const std::string& topic);
-  // One encoding per frame and state: floods of identical subscribes and
-  // resumes share it (cleared whenever the state moves on).
-  frame cached(const std::string& key, const std::function<frame()>& encode);
-  bool replay_allowed(subscriber_sink* sink);
 
   store& state_;
-  std::function<bool(const replay_request&)> replayer_;
+  hub_clocks clocks_;
+  subscription_registry registry_;
+  frame_encoder encoder_;
+  replay_coordinator replays_;
   bool live_ = false;
-  std::map<std::string, std::map<subscriber_sink*, sub_format>> topics_;
-  std::vector<pending> pending_;
-  // One replay in flight per connection: a newer one replaces it.
-  std::map<subscriber_sink*, replay_request> replaying_;
-  std::map<subscriber_sink*, std::chrono::steady_clock::time_point> last_replay_;
-  std::uint64_t next_replay_id_ = 1;
-  std::map<std::string, frame> frames_;
-  std::int64_t frames_seq_ = -1;
-  std::set<subscriber_sink*> sinks_;  // every sink that ever subscribed and is not removed
 };
 
 }  // namespace queuecast
