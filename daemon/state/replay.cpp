@@ -13,6 +13,7 @@ struct replay_scope {
   std::optional<std::string_view> queue;  // queue:<name>
   std::optional<std::int64_t> workflow;   // workflow:<id>
   bool workflows = false;                 // the workflows list
+  std::string queue_topic;                // queue:<name> as history rows spell it
   std::string workflow_key;               // <id> as history keys spell it
 };
 
@@ -21,6 +22,7 @@ replay_scope scope_of(std::string_view topic) {
   scope.queue = queue_of_topic(topic);
   scope.workflow = workflow_of_topic(topic);
   scope.workflows = topic == workflows_topic;
+  if (scope.queue) scope.queue_topic = std::string(topic);
   if (scope.workflow) scope.workflow_key = std::to_string(*scope.workflow);
   return scope;
 }
@@ -45,7 +47,7 @@ struct touched_items {
 
 // A phase row of a queue topic: in the queue now (topic) or moved out of it.
 void note_queue_phase(const replay_scope& scope, const touched_row& r, touched_items& t) {
-  if (r.topic != queue_topic(*scope.queue) && r.old_queue != *scope.queue) return;
+  if (r.topic != scope.queue_topic && r.old_queue != *scope.queue) return;
   bool moved_in = !r.old_queue.empty() && r.old_queue != *scope.queue;
   t.note(t.phases, key_id(r.key), r.op == "INSERT" || moved_in);
 }
