@@ -163,24 +163,32 @@ asio::awaitable<loaded_state> history_reader::load() {
   co_return loaded;
 }
 
+// A full batch is extended to the end of its last transaction: applying
+// part of a transaction would show clients a state that was never committed
+// (half a TRUNCATE-and-refill, a queue deleted that its transaction re-creates).
+// A transaction's rows are contiguous in seq order (DESIGN.md).
 asio::awaitable<history_batch> history_reader::read_after(const std::string& our_id,
                                                           std::int64_t after_seq,
                                                           std::size_t limit) {
   history_position position = co_await begin_snapshot();
   history_batch batch{judge(position, our_id, after_seq, after_seq), {}};
-  if (batch.judgement.follows() && position.current > after_seq) {
+  std::string last_txid;
+  std::int64_t from = after_seq;
+  while (batch.judgement.follows() && position.current > from) {
     pg_result result = co_await conn_.query(
         "SELECT json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, "
         "'op', op, 'data', data, 'old_data', old_data, "
-        "'at', (extract(epoch FROM committed_at) * 1e6)::bigint) "
+        "'at', (extract(epoch FROM committed_at) * 1e6)::bigint), txid "
         "FROM queuecast.changes WHERE seq > $1 ORDER BY seq LIMIT $2",
-        seq_params(after_seq, static_cast<std::int64_t>(limit)));
-    int n = PQntuples(result.get());
-    batch.rows.reserve(n);
-    for (int i = 0; i < n; ++i) {
+        seq_params(from, static_cast<std::int64_t>(limit)));
+    std::size_t n = PQntuples(result.get());
+    bool extending = !last_txid.empty();
+    std::size_t taken = 0;
+    for (; taken < n; ++taken) {
+      if (extending && last_txid != PQgetvalue(result.get(), taken, 1)) break;
       try {
         batch.rows.push_back(
-            change_from_json(json::parse(PQgetvalue(result.get(), i, 0)).as_object()));
+            change_from_json(json::parse(PQgetvalue(result.get(), taken, 0)).as_object()));
       } catch (const std::exception& e) {
         std::int64_t previous = batch.rows.empty() ? after_seq : batch.rows.back().seq;
         batch.judgement = {
@@ -190,6 +198,10 @@ asio::awaitable<history_batch> history_reader::read_after(const std::string& our
         break;
       }
     }
+    // Done unless the read was full and its last transaction may go on.
+    if (taken < limit || batch.rows.empty()) break;
+    last_txid = PQgetvalue(result.get(), taken - 1, 1);
+    from = batch.rows.back().seq;
   }
   co_await end_snapshot();
   co_return batch;

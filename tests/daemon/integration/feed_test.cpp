@@ -143,6 +143,53 @@ TEST(feed_test, a_replay_is_never_partial_when_prune_commits_during_it) {
   EXPECT_EQ(doc.at("total"), expected.at("total"));
 }
 
+TEST(feed_test, a_transaction_is_never_split_across_catch_up_batches) {
+  // The feed reads a backlog in batches of 5000 rows (feed.cpp). A batch
+  // that ended inside a transaction would show clients a state that was
+  // never committed: here, the queue that transaction deletes and re-creates
+  // would be reported deleted. 4999 rows, then the transaction: its first
+  // row is the 5000th.
+  const std::string db = "queuecast_feed_batches";
+  create_database(db);
+  pg_session sql(conninfo(db));
+  sql.exec("SELECT queuecast.create_queue('x')");
+  sql.exec("SELECT queuecast.create_queue('other')");
+  daemon_process daemon(db);
+  ws_client client(daemon.port());
+  client.set_timeout(20s);
+  subscribe(client, "queue:x");
+  daemon.freeze();  // the backlog builds up while it cannot read
+  sql.exec(
+      "INSERT INTO queuecast.phases (queue, title) "
+      "SELECT 'other', 'p' || i FROM generate_series(1, 4999) i");
+  sql.exec("BEGIN");
+  sql.exec("DELETE FROM queuecast.queues WHERE name = 'x'");
+  sql.exec("INSERT INTO queuecast.queues (name) VALUES ('x')");
+  sql.exec("COMMIT");
+  std::int64_t newest = sql.number("SELECT queuecast.current_seq()");
+  daemon.thaw();
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (metric(daemon.port(), "queuecast_seq") < newest) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "daemon did not catch up";
+    std::this_thread::sleep_for(20ms);
+  }
+  // Everything up to `newest` has been published: read what the subscriber got.
+  sql.exec("SELECT queuecast.enqueue('x', 'marker')");
+  bool deleted = false;
+  std::optional<json::object> marker;
+  while (!marker) {
+    auto message = client.read_json();
+    ASSERT_TRUE(message) << "no marker delta";
+    std::string type(message->at("type").as_string());
+    if (type == "error" && message->at("code") == "topic_deleted") {
+      deleted = true;  // the subscription ended: no marker will come
+      break;
+    }
+    if (type == "delta" && message->at("seq").as_int64() > newest) marker = message;
+  }
+  EXPECT_FALSE(deleted) << "queue x was reported deleted, which no committed state shows";
+}
+
 TEST(feed_test, a_history_that_keeps_diverging_is_reloaded_with_backoff) {
   // History rows the state cannot take (here: updates of a phase that does
   // not exist, written straight into the history by a superuser, as a
