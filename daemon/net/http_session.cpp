@@ -12,7 +12,11 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
 // A request line and headers larger than this are refused (431 by Beast).
+// The body limit is --max-message-bytes, as for WebSocket messages: our
+// routes take GET and HEAD only, so a body is never needed.
 constexpr std::uint32_t max_header_bytes = 16 * 1024;
+// A connection gets this long for each whole request, keep-alive waits
+// included: a client that trickles bytes holds its slot no longer.
 constexpr auto request_timeout = std::chrono::seconds(30);
 
 // Decides an upgrade: the refusal to send, or the session's principal.
