@@ -43,6 +43,7 @@ bool is_loopback_address(const std::string& address) {
 // tokens cannot flood the log.
 constexpr auto auth_failure_log_interval = std::chrono::seconds(1);
 struct failure_log {
+  failure_log() noexcept = default;  // a static: it must not throw before main
   std::chrono::steady_clock::time_point last{};
   std::uint64_t suppressed = 0;
 };
