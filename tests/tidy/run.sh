@@ -8,6 +8,7 @@
 #   QUEUECAST_TIDY_JOBS   clang-tidy processes at once (default 2)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=SCRIPTDIR/../harness/test_env.sh
 source "$root/tests/harness/test_env.sh"
 build="$QUEUECAST_BUILD"
 jobs="${QUEUECAST_TIDY_JOBS:-2}"
