@@ -28,6 +28,9 @@ override with_llvm = no
 
 PG_CONFIG ?= pg_config
 BUILD_TYPE ?= RelWithDebInfo
+# -Werror for the daemon's build: off for users (a newer compiler's new
+# warning must not break a build from source), on for `make check`.
+WERROR ?= OFF
 BINDIR ?= /usr/local/bin
 OUR_GOALS = check demo bench deps format
 
@@ -53,7 +56,7 @@ extension/version_check.o: queuecast.control
 
 daemon:
 	@if [ -f CMakeLists.txt ]; then \
-	  cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null && \
+	  cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DQUEUECAST_WERROR=$(WERROR) >/dev/null && \
 	  cmake --build build -j2; fi
 
 install: install-daemon
@@ -67,7 +70,7 @@ deps:
 	@tools/install-deps.sh
 
 check: deps
-	$(MAKE) install
+	$(MAKE) install WERROR=ON
 	tests/run.sh
 
 demo: deps

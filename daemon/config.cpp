@@ -9,8 +9,10 @@
 
 namespace queuecast {
 
-std::string help_text() {
-  return R"(queuecastd - live snapshots of queuecast queues over WebSocket
+namespace {
+
+// Its defaults repeat config.hpp's: change them together.
+constexpr const char* help = R"(queuecastd - live snapshots of queuecast queues over WebSocket
 
 Usage: queuecastd --database CONNINFO [options]
 
@@ -64,8 +66,8 @@ Limits:
                                                                    [QUEUECAST_MAX_CONNECTIONS_PER_IP]
   --max-queue N           delta frames waiting for one client before it is closed
                           with code 4001 (default 1024)             [QUEUECAST_MAX_QUEUE]
-  --max-message-bytes N   largest client message; larger closes with 1009
-                          (default 65536)                           [QUEUECAST_MAX_MESSAGE_BYTES]
+  --max-message-bytes N   largest client message (a larger one closes with 1009)
+                          or HTTP request body (default 65536)      [QUEUECAST_MAX_MESSAGE_BYTES]
   --max-subscriptions N   topics per connection (default 64)       [QUEUECAST_MAX_SUBSCRIPTIONS]
   --window N              recent changes kept per topic for resume (default 4096)
                                                                    [QUEUECAST_WINDOW]
@@ -81,9 +83,22 @@ Endpoints: /ws (protocol v1), /api/v1/ws/queue?queue=NAME (compatibility),
 /ws/workflow?id=ID (job events), /api/v1/queues/NAME, /api/v1/workflows,
 /healthz, /readyz, /metrics, / (dashboard), /queuecast.js.
 )";
-}
 
-namespace {
+// Upper bounds of the flags: far above any sensible setting, low enough that
+// a typo (an extra zero or three) is an error rather than a daemon that
+// reserves the impossible.
+constexpr std::size_t max_port = 65535;
+constexpr std::size_t max_connection_count = 1000000;  // clients, connections, queued frames
+constexpr std::size_t min_message_bytes = 256;         // room for any request of the protocol
+constexpr std::size_t max_message_bytes = std::size_t{64} << 20;
+constexpr std::size_t max_subscription_count = 10000;
+constexpr std::size_t max_window = 10000000;
+constexpr std::size_t one_hour_seconds = 3600;
+constexpr std::size_t one_day_seconds = 86400;
+// Probing more often than this costs the database more than it tells us.
+constexpr std::size_t min_probe_interval_ms = 10;
+// The idle timeout pings at half of it: one second is the least that halves.
+constexpr std::size_t min_idle_timeout_seconds = 2;
 
 std::size_t to_count(const std::string& flag, const std::string& value, std::size_t min,
                      std::size_t max) {
@@ -108,15 +123,15 @@ void parse_host_port(const std::string& flag, const std::string& value, std::str
   }
   host = value.substr(0, colon);
   if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  port = static_cast<std::uint16_t>(to_count(flag + " port", value.substr(colon + 1), 1, 65535));
+  port = static_cast<std::uint16_t>(to_count(flag + " port", value.substr(colon + 1), 1, max_port));
 }
 
-void set_listen(config& c, const std::string& value) {
-  parse_host_port("--listen", value, c.listen_host, c.listen_port);
+void set_listen(config& c, const std::string& flag, const std::string& value) {
+  parse_host_port(flag, value, c.listen_host, c.listen_port);
 }
 
-void set_admin_listen(config& c, const std::string& value) {
-  parse_host_port("--admin-listen", value, c.admin_host, c.admin_port);
+void set_admin_listen(config& c, const std::string& flag, const std::string& value) {
+  parse_host_port(flag, value, c.admin_host, c.admin_port);
 }
 
 // The whole content of a secret file, without a trailing newline.
@@ -150,117 +165,120 @@ void require_file(const std::string& flag, const std::string& path) {
   if (!in) throw std::invalid_argument(flag + ": cannot read '" + path + "'");
 }
 
-using setter = std::function<void(config&, const std::string&)>;
+// Sets one field from a flag's value; flag names the flag in errors.
+using setter = std::function<void(config&, const std::string& flag, const std::string& value)>;
+
+setter text(std::string config::*member) {
+  return [member](config& c, const std::string&, const std::string& v) { c.*member = v; };
+}
+
+setter list(std::vector<std::string> config::*member) {
+  return
+      [member](config& c, const std::string&, const std::string& v) { c.*member = split_list(v); };
+}
+
+setter count(std::size_t config::*member, std::size_t min, std::size_t max) {
+  return [member, min, max](config& c, const std::string& flag, const std::string& v) {
+    c.*member = to_count(flag, v, min, max);
+  };
+}
+
+setter seconds(std::chrono::seconds config::*member, std::size_t min, std::size_t max) {
+  return [member, min, max](config& c, const std::string& flag, const std::string& v) {
+    c.*member = std::chrono::seconds(to_count(flag, v, min, max));
+  };
+}
+
+setter milliseconds(std::chrono::milliseconds config::*member, std::size_t min, std::size_t max) {
+  return [member, min, max](config& c, const std::string& flag, const std::string& v) {
+    c.*member = std::chrono::milliseconds(to_count(flag, v, min, max));
+  };
+}
 
 // A flag naming a file the daemon reads (at startup and on SIGHUP): it must
 // be readable now, so a typo is a startup error, not a surprise later.
-setter file_path(const char* flag, std::string config::*member) {
-  return [flag, member](config& c, const std::string& v) {
+setter file_path(std::string config::*member) {
+  return [member](config& c, const std::string& flag, const std::string& v) {
     require_file(flag, v);
     c.*member = v;
   };
 }
 
+void set_level(config& c, const std::string& flag, const std::string& v) {
+  if (!parse_log_level(v, c.level))
+    throw std::invalid_argument(flag + " is debug, info, warn or error, got '" + v + "'");
+}
+
+void set_token_file(config& c, const std::string& flag, const std::string& v) {
+  c.token = read_secret_file(flag, v);
+}
+
+void set_max_clients(config& c, const std::string& flag, const std::string& v) {
+  c.max_clients = to_count(flag, v, 1, max_connection_count);
+  c.max_clients_given = true;
+}
+
+// Every flag: its environment variable and how it sets the configuration.
 const std::map<std::string, std::pair<const char*, setter>>& options() {
   static const std::map<std::string, std::pair<const char*, setter>> table = {
-      {"--database",
-       {"QUEUECAST_DATABASE", [](config& c, const std::string& v) { c.database = v; }}},
+      {"--database", {"QUEUECAST_DATABASE", text(&config::database)}},
       {"--listen", {"QUEUECAST_LISTEN", set_listen}},
-      {"--log-level",
-       {"QUEUECAST_LOG_LEVEL",
-        [](config& c, const std::string& v) {
-          if (!parse_log_level(v, c.level))
-            throw std::invalid_argument("--log-level is debug, info, warn or error, got '" + v +
-                                        "'");
-        }}},
-      {"--token", {"QUEUECAST_TOKEN", [](config& c, const std::string& v) { c.token = v; }}},
-      {"--token-file",
-       {"QUEUECAST_TOKEN_FILE",
-        [](config& c, const std::string& v) { c.token = read_secret_file("--token-file", v); }}},
+      {"--log-level", {"QUEUECAST_LOG_LEVEL", set_level}},
+      {"--token", {"QUEUECAST_TOKEN", text(&config::token)}},
+      {"--token-file", {"QUEUECAST_TOKEN_FILE", set_token_file}},
       // No command-line form: a secret on a command line is visible to every user.
-      {"", {"QUEUECAST_JWT_SECRET", [](config& c, const std::string& v) { c.jwt_secret = v; }}},
-      {"--jwt-secret-file",
-       {"QUEUECAST_JWT_SECRET_FILE", file_path("--jwt-secret-file", &config::jwt_secret_file)}},
-      {"--jwks-file", {"QUEUECAST_JWKS_FILE", file_path("--jwks-file", &config::jwks_file)}},
-      {"--jwt-audience",
-       {"QUEUECAST_JWT_AUDIENCE", [](config& c, const std::string& v) { c.jwt_audience = v; }}},
-      {"--jwt-issuer",
-       {"QUEUECAST_JWT_ISSUER", [](config& c, const std::string& v) { c.jwt_issuer = v; }}},
+      {"", {"QUEUECAST_JWT_SECRET", text(&config::jwt_secret)}},
+      {"--jwt-secret-file", {"QUEUECAST_JWT_SECRET_FILE", file_path(&config::jwt_secret_file)}},
+      {"--jwks-file", {"QUEUECAST_JWKS_FILE", file_path(&config::jwks_file)}},
+      {"--jwt-audience", {"QUEUECAST_JWT_AUDIENCE", text(&config::jwt_audience)}},
+      {"--jwt-issuer", {"QUEUECAST_JWT_ISSUER", text(&config::jwt_issuer)}},
       {"--auth-timeout",
-       {"QUEUECAST_AUTH_TIMEOUT",
-        [](config& c, const std::string& v) {
-          c.auth_timeout = std::chrono::seconds(to_count("--auth-timeout", v, 1, 3600));
-        }}},
-      {"--allowed-origins",
-       {"QUEUECAST_ALLOWED_ORIGINS",
-        [](config& c, const std::string& v) { c.allowed_origins = split_list(v); }}},
-      {"--allowed-hosts",
-       {"QUEUECAST_ALLOWED_HOSTS",
-        [](config& c, const std::string& v) { c.allowed_hosts = split_list(v); }}},
+       {"QUEUECAST_AUTH_TIMEOUT", seconds(&config::auth_timeout, 1, one_hour_seconds)}},
+      {"--allowed-origins", {"QUEUECAST_ALLOWED_ORIGINS", list(&config::allowed_origins)}},
+      {"--allowed-hosts", {"QUEUECAST_ALLOWED_HOSTS", list(&config::allowed_hosts)}},
       {"--admin-listen", {"QUEUECAST_ADMIN_LISTEN", set_admin_listen}},
-      {"--tls-cert", {"QUEUECAST_TLS_CERT", file_path("--tls-cert", &config::tls_cert_file)}},
-      {"--tls-key", {"QUEUECAST_TLS_KEY", file_path("--tls-key", &config::tls_key_file)}},
+      {"--tls-cert", {"QUEUECAST_TLS_CERT", file_path(&config::tls_cert_file)}},
+      {"--tls-key", {"QUEUECAST_TLS_KEY", file_path(&config::tls_key_file)}},
       {"--max-http-connections",
        {"QUEUECAST_MAX_HTTP_CONNECTIONS",
-        [](config& c, const std::string& v) {
-          c.max_http_connections = to_count("--max-http-connections", v, 1, 1000000);
-        }}},
+        count(&config::max_http_connections, 1, max_connection_count)}},
       {"--max-connections-per-ip",
        {"QUEUECAST_MAX_CONNECTIONS_PER_IP",
-        [](config& c, const std::string& v) {
-          c.max_connections_per_ip = to_count("--max-connections-per-ip", v, 1, 1000000);
-        }}},
-      {"--max-clients",
-       {"QUEUECAST_MAX_CLIENTS",
-        [](config& c, const std::string& v) {
-          c.max_clients = to_count("--max-clients", v, 1, 1000000);
-          c.max_clients_given = true;
-        }}},
-      {"--max-queue",
-       {"QUEUECAST_MAX_QUEUE",
-        [](config& c, const std::string& v) {
-          c.max_queue = to_count("--max-queue", v, 1, 1000000);
-        }}},
+        count(&config::max_connections_per_ip, 1, max_connection_count)}},
+      {"--max-clients", {"QUEUECAST_MAX_CLIENTS", set_max_clients}},
+      {"--max-queue", {"QUEUECAST_MAX_QUEUE", count(&config::max_queue, 1, max_connection_count)}},
       {"--max-message-bytes",
        {"QUEUECAST_MAX_MESSAGE_BYTES",
-        [](config& c, const std::string& v) {
-          c.max_message_bytes = to_count("--max-message-bytes", v, 256, 64 << 20);
-        }}},
+        count(&config::max_message_bytes, min_message_bytes, max_message_bytes)}},
       {"--max-subscriptions",
        {"QUEUECAST_MAX_SUBSCRIPTIONS",
-        [](config& c, const std::string& v) {
-          c.max_subscriptions = to_count("--max-subscriptions", v, 1, 10000);
-        }}},
-      {"--window",
-       {"QUEUECAST_WINDOW",
-        [](config& c, const std::string& v) { c.window = to_count("--window", v, 0, 10000000); }}},
+        count(&config::max_subscriptions, 1, max_subscription_count)}},
+      {"--window", {"QUEUECAST_WINDOW", count(&config::window, 0, max_window)}},
       {"--idle-timeout",
        {"QUEUECAST_IDLE_TIMEOUT",
-        [](config& c, const std::string& v) {
-          c.idle_timeout = std::chrono::seconds(to_count("--idle-timeout", v, 2, 86400));
-        }}},
+        seconds(&config::idle_timeout, min_idle_timeout_seconds, one_day_seconds)}},
       {"--startup-timeout",
-       {"QUEUECAST_STARTUP_TIMEOUT",
-        [](config& c, const std::string& v) {
-          c.startup_timeout = std::chrono::seconds(to_count("--startup-timeout", v, 0, 86400));
-        }}},
+       {"QUEUECAST_STARTUP_TIMEOUT", seconds(&config::startup_timeout, 0, one_day_seconds)}},
       {"--probe-interval",
        {"QUEUECAST_PROBE_INTERVAL",
-        [](config& c, const std::string& v) {
-          c.probe_interval =
-              std::chrono::milliseconds(to_count("--probe-interval", v, 10, 3600000));
-        }}},
+        milliseconds(&config::probe_interval, min_probe_interval_ms, one_hour_seconds * 1000)}},
   };
   return table;
 }
 
 }  // namespace
 
+std::string help_text() {
+  return help;
+}
+
 std::variant<config, show_help, config_error> parse_config(int argc, char** argv) {
   config c;
   try {
     for (const auto& [flag, option] : options()) {
-      if (const char* value = std::getenv(option.first); value && *value) option.second(c, value);
+      // The flag's name in errors; the variable's when it has no flag.
+      if (const char* value = std::getenv(option.first); value && *value)
+        option.second(c, flag.empty() ? option.first : flag, value);
     }
     for (int i = 1; i < argc; ++i) {
       std::string arg = argv[i];
@@ -277,7 +295,7 @@ std::variant<config, show_help, config_error> parse_config(int argc, char** argv
         if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
         value = argv[++i];
       }
-      option->second.second(c, value);
+      option->second.second(c, arg, value);
     }
     if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
       throw std::invalid_argument("--tls-cert and --tls-key go together: give both or neither");

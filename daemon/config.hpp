@@ -42,7 +42,8 @@ struct config {
   std::size_t max_http_connections = 1024;    // plain HTTP connections at once
   std::size_t max_connections_per_ip = 1024;  // HTTP and WebSocket, per client address
   std::size_t max_queue = 1024;               // delta frames waiting per client
-  std::size_t max_message_bytes = 64 * 1024;
+  // The largest WebSocket message and HTTP request body.
+  std::size_t max_message_bytes = std::size_t{64} * 1024;
   std::size_t max_subscriptions = 64;  // per connection
   std::size_t window = 4096;           // changes per topic kept for resume
   std::chrono::seconds idle_timeout{60};

@@ -1,11 +1,18 @@
 // queuecastd: see `queuecastd --help` and docs/protocol.md.
+//
+// main() checks everything it can before serving (flags, the open-file
+// limit, credentials, the TLS certificate, the listening sockets; any
+// problem: exit 2), then runs one event loop until SIGTERM/SIGINT (exit 0)
+// or until a task of the daemon fails (exit 1): above all the database feed,
+// without which the daemon would serve stale data as if it were current.
 #include <sys/resource.h>
 
 #include <boost/asio.hpp>
 #include <cstdio>
+#include <exception>
 #include <iostream>
-#include <memory>
 #include <optional>
+#include <stdexcept>
 
 #include "auth/verifier.hpp"
 #include "config.hpp"
@@ -24,8 +31,118 @@ using namespace queuecast;
 
 namespace {
 
+constexpr int exit_stopped = 0;    // SIGTERM or SIGINT
+constexpr int exit_failed = 1;     // the database is unusable, or a task failed
+constexpr int exit_bad_setup = 2;  // a flag, file or address the daemon cannot start with
+
 // Descriptors beyond the connections: PostgreSQL, listeners, logs, files.
 constexpr std::size_t spare_descriptors = 64;
+// Lowering --max-clients to fit the open-file limit stops here: fewer
+// WebSocket clients than this is no daemon worth starting.
+constexpr std::size_t min_fitted_clients = 16;
+// accept() failing (out of descriptors, say) is retried after this pause.
+constexpr auto accept_retry_pause = std::chrono::milliseconds(100);
+// Subscriptions waiting for the state (loading, or a client ahead of us) are
+// retried this often; the hub gives them a fresh snapshot after a while.
+constexpr auto pending_retry_interval = std::chrono::seconds(1);
+// Shutdown: the close frames get this long to leave before the loop stops.
+constexpr auto shutdown_grace = std::chrono::milliseconds(500);
+// What every client is told at shutdown (RFC 6455 "going away").
+constexpr std::uint16_t close_going_away = 1001;
+
+// A reason not to start, printed as "queuecastd: <what>" (exit 2).
+struct startup_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string describe(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+// Every connection the limits allow needs a descriptor. When the hard
+// open-file limit is lower, a --max-clients that was not given explicitly is
+// lowered to fit (with a warning); an explicit one is an error.
+void fit_open_files(config& cfg) {
+  std::size_t needed = cfg.max_clients + cfg.max_http_connections + spare_descriptors;
+  std::string problem = ensure_open_files(needed);
+  if (problem.empty()) return;
+  if (cfg.max_clients_given) throw startup_error(problem);
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  std::size_t available = limit.rlim_max;
+  if (available < cfg.max_http_connections + spare_descriptors + min_fitted_clients)
+    throw startup_error(problem);
+  cfg.max_clients = available - cfg.max_http_connections - spare_descriptors;
+  ensure_open_files(available);
+  log(log_level::warn, "max_clients_lowered",
+      {{"max_clients", std::to_string(cfg.max_clients)},
+       {"why", "the open-file limit is " + std::to_string(available)},
+       {"hint", "raise ulimit -Hn (LimitNOFILE=) for more WebSocket clients"}});
+}
+
+// Step 1: flags and environment, and the open-file limit they need.
+// nullopt: --help was asked for and printed.
+std::optional<config> read_config(int argc, char** argv) {
+  auto parsed = parse_config(argc, argv);
+  if (std::holds_alternative<show_help>(parsed)) {
+    std::cout << help_text();
+    return std::nullopt;
+  }
+  if (auto* error = std::get_if<config_error>(&parsed)) throw startup_error(error->message);
+  config cfg = std::get<config>(std::move(parsed));
+  set_log_level(cfg.level);
+  fit_open_files(cfg);
+  return cfg;
+}
+
+// Step 2: the credentials clients must show, loaded from their files now so
+// that a wrong file is a startup error.
+auth::verifier make_verifier(const config& cfg) {
+  auth::auth_config settings;
+  settings.static_token = cfg.token;
+  settings.jwt_secret = cfg.jwt_secret;
+  settings.jwt_secret_file = cfg.jwt_secret_file;
+  settings.jwks_file = cfg.jwks_file;
+  settings.audience = cfg.jwt_audience;
+  settings.issuer = cfg.jwt_issuer;
+  auto created = auth::verifier::create(settings);
+  if (auto* error = std::get_if<std::string>(&created)) throw startup_error(*error);
+  auto& verifier = std::get<auth::verifier>(created);
+  if (!verifier.enabled())
+    log(log_level::warn, "no_authentication",
+        {{"meaning", "anyone who reaches the port reads every queue"},
+         {"hint", "give --token-file, --jwt-secret-file or --jwks-file (docs/security.md)"}});
+  return std::move(verifier);
+}
+
+// Step 3: the TLS certificate of the main listener, when one is configured.
+std::optional<tls_certificate> load_certificate(const config& cfg) {
+  if (cfg.tls_cert_file.empty()) return std::nullopt;
+  auto loaded = tls_certificate::load(cfg.tls_cert_file, cfg.tls_key_file);
+  if (auto* error = std::get_if<std::string>(&loaded)) throw startup_error(*error);
+  return std::move(std::get<tls_certificate>(loaded));
+}
+
+// Opens a listening socket, or says which flag to change.
+void listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
+               const char* flag) {
+  try {
+    asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), port);
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  } catch (const std::exception& e) {
+    throw startup_error("cannot listen on " + host + ":" + std::to_string(port) + ": " + e.what() +
+                        " (choose another " + flag + ")");
+  }
+}
 
 // tls: the certificate this listener serves (null: plain HTTP).
 asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, connection_limits& limits,
@@ -37,7 +154,7 @@ asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, connection_
       if (ec == asio::error::operation_aborted) co_return;
       // Out of descriptors and the like: log, pause briefly, keep serving.
       log(log_level::warn, "accept_failed", {{"error", ec.message()}});
-      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+      asio::steady_timer pause(acceptor.get_executor(), accept_retry_pause);
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
@@ -52,205 +169,186 @@ asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, connection_
   }
 }
 
-// Opens a listening socket, or says which flag to change.
-bool listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
-               const char* flag) {
-  try {
-    asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), port);
-    acceptor.open(endpoint.protocol());
-    acceptor.set_option(asio::socket_base::reuse_address(true));
-    acceptor.bind(endpoint);
-    acceptor.listen(asio::socket_base::max_listen_connections);
-    return true;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "queuecastd: cannot listen on %s:%u: %s (choose another %s)\n",
-                 host.c_str(), port, e.what(), flag);
-    return false;
+// Step 4: the running daemon. Everything sessions use is declared before
+// the event loop and so outlives it: sessions still queued in the loop are
+// destroyed with it, and give back their hub subscriptions and connection
+// slots then.
+class server {
+ public:
+  server(config cfg, auth::verifier verifier, std::optional<tls_certificate> certificate)
+      : cfg_(std::move(cfg)),
+        verifier_(std::move(verifier)),
+        certificate_(std::move(certificate)),
+        state_(cfg_.window),
+        fanout_(state_),
+        door_(cfg_, verifier_),
+        limits_(cfg_),
+        // The feed exists before the loop runs, and these are asked only then.
+        context_{cfg_,
+                 state_,
+                 fanout_,
+                 door_,
+                 [this] { return database_.ready(); },
+                 [this] { return database_.not_ready_reason(); }},
+        database_(ioc_.get_executor(), cfg_, state_, fanout_) {
+    fanout_.set_replayer([this](const replay_request& r) { return database_.request_replay(r); });
   }
-}
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
 
-// Every connection the limits allow needs a descriptor. When the hard
-// open-file limit is lower, a --max-clients that was not given explicitly is
-// lowered to fit (with a warning); an explicit one is an error.
-bool fit_open_files(config& cfg) {
-  std::size_t needed = cfg.max_clients + cfg.max_http_connections + spare_descriptors;
-  std::string problem = ensure_open_files(needed);
-  if (problem.empty()) return true;
-  if (cfg.max_clients_given) {
-    std::fprintf(stderr, "queuecastd: %s\n", problem.c_str());
-    return false;
+  // Serves until stopped; the process's exit code. Throws startup_error
+  // when a listener cannot be opened.
+  int run() {
+    open_listeners();
+    spawn_tasks();
+    watch_signals();
+    log(log_level::info, "listening",
+        {{"address", cfg_.listen_host + ":" + std::to_string(cfg_.listen_port)},
+         {"admin", cfg_.admin_port ? cfg_.admin_host + ":" + std::to_string(cfg_.admin_port) : "-"},
+         {"tls", certificate_ ? "on" : "off"},
+         {"auth", verifier_.enabled() ? "on" : "off"}});
+    ioc_.run();
+    return exit_code_;
   }
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  std::size_t available = limit.rlim_max;
-  if (available <= cfg.max_http_connections + spare_descriptors + 16) {
-    std::fprintf(stderr, "queuecastd: %s\n", problem.c_str());
-    return false;
-  }
-  cfg.max_clients = available - cfg.max_http_connections - spare_descriptors;
-  ensure_open_files(available);
-  log(log_level::warn, "max_clients_lowered",
-      {{"max_clients", std::to_string(cfg.max_clients)},
-       {"why", "the open-file limit is " + std::to_string(available)},
-       {"hint", "raise ulimit -Hn (LimitNOFILE=) for more WebSocket clients"}});
-  return true;
-}
 
-auth::auth_config auth_settings(const config& cfg) {
-  auth::auth_config a;
-  a.static_token = cfg.token;
-  a.jwt_secret = cfg.jwt_secret;
-  a.jwt_secret_file = cfg.jwt_secret_file;
-  a.jwks_file = cfg.jwks_file;
-  a.audience = cfg.jwt_audience;
-  a.issuer = cfg.jwt_issuer;
-  return a;
-}
+ private:
+  void open_listeners() {
+    listen_on(acceptor_, cfg_.listen_host, cfg_.listen_port, "--listen");
+    if (cfg_.admin_port)
+      listen_on(admin_acceptor_, cfg_.admin_host, cfg_.admin_port, "--admin-listen");
+  }
 
-}  // namespace
+  void spawn_tasks() {
+    spawn("database", "without its database feed the daemon would serve stale data as current",
+          database_.run([this](const std::string& message) {
+            // The database was unusable from the start (feed.hpp): nothing to serve.
+            std::fprintf(stderr, "queuecastd: %s\n", message.c_str());
+            shut_down(exit_failed);
+          }));
+    spawn(
+        "accept", "no new client could connect",
+        accept_loop(acceptor_, limits_, context_, false, certificate_ ? &*certificate_ : nullptr));
+    if (cfg_.admin_port)
+      spawn("admin accept", "health checks and metrics would go unanswered",
+            accept_loop(admin_acceptor_, limits_, context_, true, nullptr));
+    spawn("pending subscriptions", "subscriptions waiting for the state would wait forever",
+          retry_pending());
+  }
 
-int main(int argc, char** argv) {
-  auto parsed = parse_config(argc, argv);
-  if (std::holds_alternative<show_help>(parsed)) {
-    std::cout << help_text();
-    return 0;
-  }
-  if (auto* error = std::get_if<config_error>(&parsed)) {
-    std::fprintf(stderr, "queuecastd: %s\n", error->message.c_str());
-    return 2;
-  }
-  config cfg = std::get<config>(parsed);
-  set_log_level(cfg.level);
-  if (!fit_open_files(cfg)) return 2;
-  auto created = auth::verifier::create(auth_settings(cfg));
-  if (auto* error = std::get_if<std::string>(&created)) {
-    std::fprintf(stderr, "queuecastd: %s\n", error->c_str());
-    return 2;
-  }
-  auth::verifier verifier = std::move(std::get<auth::verifier>(created));
-  std::optional<tls_certificate> certificate;
-  if (!cfg.tls_cert_file.empty()) {
-    auto loaded = tls_certificate::load(cfg.tls_cert_file, cfg.tls_key_file);
-    if (auto* error = std::get_if<std::string>(&loaded)) {
-      std::fprintf(stderr, "queuecastd: %s\n", error->c_str());
-      return 2;
+  asio::awaitable<void> retry_pending() {
+    asio::steady_timer tick(ioc_);
+    while (true) {
+      tick.expires_after(pending_retry_interval);
+      co_await tick.async_wait(asio::use_awaitable);
+      fanout_.retry_pending();
     }
-    certificate = std::move(std::get<tls_certificate>(loaded));
   }
-  if (!verifier.enabled())
-    log(log_level::warn, "no_authentication",
-        {{"meaning", "anyone who reaches the port reads every queue"},
-         {"hint", "give --token-file, --jwt-secret-file or --jwks-file (docs/security.md)"}});
 
-  // Everything sessions use outlives the event loop: sessions still queued
-  // in it are destroyed with it, and give back their hub subscriptions and
-  // connection slots then.
-  store state(cfg.window);
-  hub fanout(state);
-  gate door(cfg, verifier);
-  connection_limits limits(cfg);
-  feed* database_ptr = nullptr;  // set once the feed exists; asked only while running
-  http_context context{cfg,
-                       state,
-                       fanout,
-                       door,
-                       [&] { return database_ptr->ready(); },
-                       [&] { return database_ptr->not_ready_reason(); }};
-  asio::io_context ioc(1);
-  feed database(ioc.get_executor(), cfg, state, fanout);
-  database_ptr = &database;
-  fanout.set_replayer([&database](const replay_request& r) { return database.request_replay(r); });
+  // Each task runs for as long as the daemon serves. One that ends anyway,
+  // with an exception or without, leaves the daemon unable to do its job
+  // (meaning: how), so it stops with exit code 1 for its supervisor to
+  // restart it, rather than limp on.
+  void spawn(const char* task, const char* meaning, asio::awaitable<void> body) {
+    asio::co_spawn(ioc_, std::move(body), [this, task, meaning](const std::exception_ptr& error) {
+      if (stopping_) return;  // ended by the shutdown itself
+      log(log_level::error, "task_failed",
+          {{"task", task},
+           {"error", error ? describe(error) : "ended"},
+           {"meaning", meaning},
+           {"action", "shutting down with exit code 1"}});
+      shut_down(exit_failed);
+    });
+  }
 
-  asio::ip::tcp::acceptor acceptor(ioc);
-  asio::ip::tcp::acceptor admin_acceptor(ioc);
-  if (!listen_on(acceptor, cfg.listen_host, cfg.listen_port, "--listen")) return 2;
-  if (cfg.admin_port &&
-      !listen_on(admin_acceptor, cfg.admin_host, cfg.admin_port, "--admin-listen"))
-    return 2;
+  void watch_signals() {
+    wait_for_hangup();
+    stop_signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      log(log_level::info, "shutting_down", {{"signal", std::to_string(signal)}});
+      shut_down(exit_stopped);
+    });
+  }
 
-  int exit_code = 0;
-  auto log_failure = [](const char* what) {
-    return [what](std::exception_ptr error) {
-      if (!error) return;
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        log(log_level::error, "task_failed", {{"task", what}, {"error", e.what()}});
-      }
-    };
-  };
-  asio::co_spawn(ioc, database.run([&](const std::string& message) {
-    std::fprintf(stderr, "queuecastd: %s\n", message.c_str());
-    exit_code = 1;
-    ioc.stop();
-  }),
-                 log_failure("database"));
-  asio::co_spawn(
-      ioc, accept_loop(acceptor, limits, context, false, certificate ? &*certificate : nullptr),
-      log_failure("accept"));
-  if (cfg.admin_port)
-    asio::co_spawn(ioc, accept_loop(admin_acceptor, limits, context, true, nullptr),
-                   log_failure("admin accept"));
-
-  // Subscriptions waiting for the state (loading, or a client ahead of us)
-  // are retried every second and given a fresh snapshot after a while.
-  asio::co_spawn(
-      ioc,
-      [&fanout]() -> asio::awaitable<void> {
-        asio::steady_timer tick(co_await asio::this_coro::executor);
-        while (true) {
-          tick.expires_after(std::chrono::seconds(1));
-          co_await tick.async_wait(asio::use_awaitable);
-          fanout.retry_pending();
-        }
-      },
-      log_failure("pending subscriptions"));
+  void wait_for_hangup() {
+    hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      reload_credentials();
+      wait_for_hangup();
+    });
+  }
 
   // SIGHUP: re-read the secret and key files and the TLS certificate; a bad
   // file keeps the old keys (or certificate). Open connections keep the
   // certificate they were accepted with.
-  asio::signal_set hangup(ioc, SIGHUP);
-  std::function<void(const boost::system::error_code&, int)> on_hangup =
-      [&](const boost::system::error_code& ec, int) {
-        if (ec) return;
-        std::string problem = verifier.reload();
-        if (problem.empty()) {
-          log(log_level::info, "credentials_reloaded", {});
-        } else {
-          log(log_level::error, "credentials_reload_failed",
-              {{"error", problem}, {"meaning", "the previous keys stay in force"}});
-        }
-        if (certificate) {
-          std::string tls_problem = certificate->reload();
-          if (tls_problem.empty()) {
-            log(log_level::info, "tls_certificate_reloaded", {{"file", cfg.tls_cert_file}});
-          } else {
-            log(log_level::error, "tls_certificate_reload_failed",
-                {{"error", tls_problem}, {"meaning", "the previous certificate stays in force"}});
-          }
-        }
-        hangup.async_wait(on_hangup);
-      };
-  hangup.async_wait(on_hangup);
+  void reload_credentials() {
+    std::string problem = verifier_.reload();
+    if (problem.empty()) {
+      log(log_level::info, "credentials_reloaded", {});
+    } else {
+      log(log_level::error, "credentials_reload_failed",
+          {{"error", problem}, {"meaning", "the previous keys stay in force"}});
+    }
+    if (!certificate_) return;
+    std::string tls_problem = certificate_->reload();
+    if (tls_problem.empty()) {
+      log(log_level::info, "tls_certificate_reloaded", {{"file", cfg_.tls_cert_file}});
+    } else {
+      log(log_level::error, "tls_certificate_reload_failed",
+          {{"error", tls_problem}, {"meaning", "the previous certificate stays in force"}});
+    }
+  }
 
-  // SIGTERM/SIGINT: stop accepting, tell every client we are going away
-  // (1001), give the close frames a moment to leave, then exit 0.
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (ec) return;
-    log(log_level::info, "shutting_down", {{"signal", std::to_string(signal)}});
-    acceptor.close();
-    admin_acceptor.close();
-    hangup.cancel();
-    fanout.close_all(1001, "server shutting down; reconnect and resume");
-    auto timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(500));
-    timer->async_wait([&ioc, timer](const boost::system::error_code&) { ioc.stop(); });
-  });
-  log(log_level::info, "listening",
-      {{"address", cfg.listen_host + ":" + std::to_string(cfg.listen_port)},
-       {"admin", cfg.admin_port ? cfg.admin_host + ":" + std::to_string(cfg.admin_port) : "-"},
-       {"tls", certificate ? "on" : "off"},
-       {"auth", verifier.enabled() ? "on" : "off"}});
-  ioc.run();
-  return exit_code;
+  // Stops accepting, tells every client we are going away, gives the close
+  // frames a moment to leave, then stops the loop: run() returns exit_code.
+  // The first reason to stop decides the exit code.
+  void shut_down(int exit_code) {
+    if (stopping_) return;
+    stopping_ = true;
+    exit_code_ = exit_code;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    admin_acceptor_.close(ignored);
+    hangup_.cancel(ignored);
+    fanout_.close_all(close_going_away, "server shutting down; reconnect and resume");
+    grace_.expires_after(shutdown_grace);
+    grace_.async_wait([this](const boost::system::error_code&) { ioc_.stop(); });
+  }
+
+  config cfg_;
+  auth::verifier verifier_;
+  std::optional<tls_certificate> certificate_;
+  store state_;
+  hub fanout_;
+  gate door_;
+  connection_limits limits_;
+  http_context context_;
+  asio::io_context ioc_{1};
+  feed database_;
+  asio::ip::tcp::acceptor acceptor_{ioc_};
+  asio::ip::tcp::acceptor admin_acceptor_{ioc_};
+  asio::signal_set hangup_{ioc_, SIGHUP};
+  asio::signal_set stop_signals_{ioc_, SIGINT, SIGTERM};
+  asio::steady_timer grace_{ioc_};
+  bool stopping_ = false;
+  int exit_code_ = exit_stopped;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::optional<config> cfg = read_config(argc, argv);
+    if (!cfg) return exit_stopped;
+    auth::verifier verifier = make_verifier(*cfg);
+    std::optional<tls_certificate> certificate = load_certificate(*cfg);
+    server running(std::move(*cfg), std::move(verifier), std::move(certificate));
+    return running.run();
+  } catch (const startup_error& e) {
+    std::fprintf(stderr, "queuecastd: %s\n", e.what());
+    return exit_bad_setup;
+  } catch (const std::exception& e) {
+    // A handler of the event loop threw: nothing more can be served.
+    log(log_level::error, "daemon_failed", {{"error", e.what()}});
+    return exit_failed;
+  }
 }

@@ -7,6 +7,7 @@
 #   tests/lifecycle  pg_dump/pg_restore round trip and extension upgrades
 #   tests/extension  capture invariants with real concurrent connections
 #   tests/daemon     queuecastd unit and integration tests
+#   tests/tidy       clang-tidy-14 over the daemon's sources (.clang-tidy)
 #   tests/fuzz       libFuzzer harnesses of the daemon's parsers (clang, build-fuzz/)
 #   tests/sanitize   the integration tests against an ASan+UBSan daemon (build-asan/)
 #   tests/web        the JavaScript client and the dashboard in Chromium
@@ -17,8 +18,13 @@ if [ -z "${QUEUECAST_IN_CLUSTER:-}" ]; then
   QUEUECAST_IN_CLUSTER=1 exec "$here/harness/with_cluster.sh" "$here/run.sh" "$@"
 fi
 
+# Build directories the suites configure themselves (build-asan/,
+# build-fuzz/) treat warnings as errors, like `make check`'s build/
+# (CMakeLists.txt: QUEUECAST_WERROR).
+export QUEUECAST_WERROR="${QUEUECAST_WERROR:-ON}"
+
 suites=("$@")
-[ "${#suites[@]}" -gt 0 ] || suites=(sql security lifecycle extension daemon fuzz sanitize chaos web)
+[ "${#suites[@]}" -gt 0 ] || suites=(sql security lifecycle extension daemon tidy fuzz sanitize chaos web)
 declare -a summary
 failed=0
 for suite in "${suites[@]}"; do

@@ -109,8 +109,9 @@ std::variant<jws, rejection> parse_jws(std::string_view token) {
     return malformed("longer than " + std::to_string(max_credential_bytes) + " bytes");
   }
   const std::size_t dot1 = token.find('.');
-  const std::size_t dot2 = dot1 == token.npos ? token.npos : token.find('.', dot1 + 1);
-  if (dot2 == token.npos || token.find('.', dot2 + 1) != token.npos) {
+  const std::size_t dot2 =
+      dot1 == std::string_view::npos ? std::string_view::npos : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
     return malformed("not the configured token and not a JWT (header.payload.signature)");
   }
   jws out;

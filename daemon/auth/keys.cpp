@@ -19,7 +19,7 @@ namespace {
 constexpr std::size_t min_secret_bytes = 32;
 // A JWKS holds a handful of keys; anything this large is the wrong file.
 constexpr std::size_t max_jwks_bytes = 1 << 20;
-constexpr std::size_t max_secret_file_bytes = 64 * 1024;
+constexpr std::size_t max_secret_file_bytes = std::size_t{64} * 1024;
 
 // A file's contents or, when `error` is set, why it could not be read.
 struct loaded {

@@ -30,7 +30,7 @@ struct key_set {
 std::variant<key_set, std::string> load_keys(const auth_config& cfg);
 
 // Parses a JWKS document; `source` names it in errors.
-std::variant<std::vector<public_key>, std::string> parse_jwks(std::string_view json,
+std::variant<std::vector<public_key>, std::string> parse_jwks(std::string_view text,
                                                               std::string_view source);
 
 }  // namespace queuecast::auth

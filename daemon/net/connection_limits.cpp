@@ -6,7 +6,7 @@ namespace queuecast {
 
 connection_slot::connection_slot(connection_slot&& other) noexcept
     : owner_(std::exchange(other.owner_, nullptr)),
-      address_(other.address_),
+      address_(std::move(other.address_)),
       http_(std::exchange(other.http_, false)) {}
 
 connection_slot::~connection_slot() {

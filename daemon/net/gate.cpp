@@ -5,6 +5,7 @@
 
 #include "../util/log.hpp"
 #include "../util/metrics.hpp"
+#include "messages.hpp"
 
 namespace queuecast {
 
@@ -37,9 +38,12 @@ bool is_loopback_address(const std::string& address) {
   return address == "::1" || address == "localhost" || address.rfind("127.", 0) == 0;
 }
 
-// At most one log line a second about failed authentications; the others
-// are counted and reported with the next line.
+// At most one log line per interval about failed authentications; the
+// others are counted and reported with the next line, so a client guessing
+// tokens cannot flood the log.
+constexpr auto auth_failure_log_interval = std::chrono::seconds(1);
 struct failure_log {
+  failure_log() noexcept = default;  // a static: it must not throw before main
   std::chrono::steady_clock::time_point last{};
   std::uint64_t suppressed = 0;
 };
@@ -87,7 +91,7 @@ std::optional<refusal> gate::check_browser(const http_request& req, bool tls) co
   }
   if (!host.empty() && !host_allowed(host)) {
     return refusal{http::status::forbidden, "bad_host",
-                   "Host '" + std::string(host.substr(0, 100)) +
+                   "Host '" + shown(host) +
                        "' is not served here; use the daemon's own address or add the name to "
                        "--allowed-hosts"};
   }
@@ -96,9 +100,9 @@ std::optional<refusal> gate::check_browser(const http_request& req, bool tls) co
     std::string_view origin(origin_field->value().data(), origin_field->value().size());
     if (!origin_allowed(origin, host, tls)) {
       process_metrics().origin_refusals++;
-      return refusal{http::status::forbidden, "bad_origin",
-                     "Origin '" + std::string(origin.substr(0, 100)) +
-                         "' may not use this daemon; add it to --allowed-origins"};
+      return refusal{
+          http::status::forbidden, "bad_origin",
+          "Origin '" + shown(origin) + "' may not use this daemon; add it to --allowed-origins"};
     }
   }
   return std::nullopt;
@@ -147,7 +151,7 @@ auth::verdict gate::authenticate(std::optional<std::string_view> credential,
   }
   process_metrics().auth_failures[v.error]++;
   auto now = std::chrono::steady_clock::now();
-  if (now - failures.last >= std::chrono::seconds(1)) {
+  if (now - failures.last >= auth_failure_log_interval) {
     log(log_level::warn, "auth_failed",
         {{"reason", v.error},
          {"detail", v.message},

@@ -50,7 +50,7 @@ class gate {
   auth::verdict authenticate(std::optional<std::string_view> credential,
                              std::string_view peer) const;
 
-  // The refusal for a request whose principal may not read `topic`.
+  // Whether `who` may read `topic` (the claims' grants: auth/topics.hpp).
   static bool may_read(const auth::principal& who, std::string_view topic) {
     return auth::topic_allowed(who, topic);
   }

@@ -9,7 +9,6 @@ namespace queuecast {
 namespace {
 
 constexpr std::string_view queues_prefix = "/api/v1/queues/";
-constexpr std::string_view queue_topic_prefix = "queue:";
 
 http_response reply(const http_request& req, http::status status, std::string body,
                     const char* type = "application/json") {
@@ -61,11 +60,10 @@ http_response list_queues(const http_request& req, http_context& ctx, const auth
 }
 
 http_response topic_document(const http_request& req, http_context& ctx, const auth::principal& who,
-                             const std::string& topic, std::string_view shown_name) {
+                             const std::string& topic, std::string_view name) {
   if (!valid_topic_syntax(topic))
-    return reply(
-        req, http::status::not_found,
-        json_error("unknown_queue", "no queue '" + std::string(shown_name.substr(0, 100)) + "'"));
+    return reply(req, http::status::not_found,
+                 json_error("unknown_queue", "no queue '" + shown(name) + "'"));
   // Refused before looking: a caller learns nothing about topics it may not read.
   if (!gate::may_read(who, topic))
     return reply(req, http::status::forbidden,
@@ -75,7 +73,7 @@ http_response topic_document(const http_request& req, http_context& ctx, const a
   auto doc = ctx.state.document(topic);
   if (!doc)
     return reply(req, http::status::not_found,
-                 json_error("unknown_queue", "no queue '" + std::string(shown_name) + "'"));
+                 json_error("unknown_queue", "no queue '" + shown(name) + "'"));
   (*doc)["seq"] = ctx.state.seq();
   return reply(req, http::status::ok, json::serialize(*doc));
 }
@@ -178,7 +176,8 @@ std::optional<websocket_target> websocket_route(std::string_view target) {
                             std::string(queue_topic_prefix) + (queue.empty() ? "default" : queue)};
   }
   if (path == "/ws/workflow")
-    return websocket_target{session_kind::job_events, "workflow:" + query_param(target, "id")};
+    return websocket_target{session_kind::job_events,
+                            std::string(workflow_topic_prefix) + query_param(target, "id")};
   return std::nullopt;
 }
 

@@ -1,5 +1,7 @@
 #include "http_session.hpp"
 
+#include <optional>
+
 #include "../util/log.hpp"
 #include "../util/metrics.hpp"
 #include "ws_session.hpp"
@@ -12,7 +14,11 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
 // A request line and headers larger than this are refused (431 by Beast).
+// The body limit is --max-message-bytes, as for WebSocket messages: our
+// routes take GET and HEAD only, so a body is never needed.
 constexpr std::uint32_t max_header_bytes = 16 * 1024;
+// A connection gets this long for each whole request, keep-alive waits
+// included: a client that trickles bytes holds its slot no longer.
 constexpr auto request_timeout = std::chrono::seconds(30);
 
 // Decides an upgrade: the refusal to send, or the session's principal.
@@ -90,76 +96,105 @@ asio::awaitable<void> write_and_close(Stream& stream, Response res) {
   if (!ec) co_await shut_down(stream);
 }
 
+// Sends a response; false when the connection is over: the write failed,
+// or the response was the last (not keep-alive) and the stream is shut down.
+template <class Stream>
+asio::awaitable<bool> respond(Stream& stream, http_response res) {
+  bool keep_alive = res.keep_alive();
+  auto [ec, n] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+  if (ec) co_return false;
+  if (!keep_alive) {
+    co_await shut_down(stream);
+    co_return false;
+  }
+  co_return true;
+}
+
+// The next request within request_timeout, or nullopt when the connection is
+// over: the peer left or went quiet, or sent something unreadable (answered
+// with 400 first).
+template <class Stream>
+asio::awaitable<std::optional<http_request>> read_request(Stream& stream,
+                                                          beast::flat_buffer& buffer,
+                                                          const config& cfg) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(max_header_bytes);
+  parser.body_limit(cfg.max_message_bytes);
+  beast::get_lowest_layer(stream).expires_after(request_timeout);
+  auto [ec, n] =
+      co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+  if (!ec) co_return parser.release();
+  if (!quietly_ended(ec)) {
+    process_metrics().client_errors++;
+    co_await write_and_close(stream, error_response(http_request{}, http::status::bad_request,
+                                                    "bad_request", "unreadable HTTP request"));
+  }
+  co_return std::nullopt;
+}
+
+// An upgrade the daemon accepts: the endpoint and the principal (none yet
+// for the protocol endpoint when it will authenticate with hello).
+struct accepted_upgrade {
+  websocket_target where;
+  std::optional<auth::principal> who;
+};
+
+// What to do with a WebSocket upgrade: the HTTP error that refuses it, or
+// the session to start.
+std::variant<http_response, accepted_upgrade> decide_upgrade(const http_request& req,
+                                                             http_context& ctx,
+                                                             const request_origin& from) {
+  std::string_view target(req.target().data(), req.target().size());
+  auto where = from.admin_listener ? std::nullopt : websocket_route(target);
+  if (!where)
+    return error_response(req, http::status::not_found, "not_found", "no WebSocket endpoint here");
+  auto admitted = admit_upgrade(req, *where, ctx, from);
+  if (auto* refused = std::get_if<refusal>(&admitted))
+    return error_response(req, refused->status, refused->code, refused->message);
+  if (static_cast<std::size_t>(process_metrics().connections_open) >= ctx.cfg.max_clients) {
+    return error_response(req, http::status::service_unavailable, "too_many_clients",
+                          "try another instance");
+  }
+  return accepted_upgrade{std::move(*where), std::move(std::get<1>(admitted))};
+}
+
 // One implementation for plain and TLS connections (Stream: beast::tcp_stream
 // or tls_stream). tls: the context a TLS connection was accepted with.
 template <class Stream>
 asio::awaitable<void> serve(Stream stream, connection_slot slot, http_context& ctx,
                             request_origin from, std::shared_ptr<asio::ssl::context> tls) {
-  beast::flat_buffer buffer;
   // Handshaking connections count against --max-http-connections too: a
   // stalled handshake is what a slow-loris client would send.
   bool admitted = slot.enter_http();
   if (!co_await handshake(stream, ctx.cfg, from)) co_return;
   if (!admitted) {
-    http_request req;
     co_await write_and_close(
-        stream, error_response(req, http::status::service_unavailable, "too_many_connections",
-                               "the daemon is at --max-http-connections"));
+        stream, error_response(http_request{}, http::status::service_unavailable,
+                               "too_many_connections", "the daemon is at --max-http-connections"));
     co_return;
   }
+  beast::flat_buffer buffer;
   while (true) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(max_header_bytes);
-    parser.body_limit(ctx.cfg.max_message_bytes);
-    beast::get_lowest_layer(stream).expires_after(request_timeout);
-    auto [ec, n] =
-        co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-    if (ec) {
-      if (!quietly_ended(ec)) {
-        process_metrics().client_errors++;
-        co_await write_and_close(stream, error_response(http_request{}, http::status::bad_request,
-                                                        "bad_request", "unreadable HTTP request"));
-      }
-      co_return;
-    }
-    http_request req = parser.release();
-    if (websocket::is_upgrade(req)) {
-      std::string_view target(req.target().data(), req.target().size());
-      auto where = from.admin_listener ? std::nullopt : websocket_route(target);
-      if (!where) {
-        co_await write_and_close(stream, error_response(req, http::status::not_found, "not_found",
-                                                        "no WebSocket endpoint here"));
+    std::optional<http_request> req = co_await read_request(stream, buffer, ctx.cfg);
+    if (!req) co_return;
+    if (websocket::is_upgrade(*req)) {
+      // Refused, or handed with the stream and the slot to a ws_session:
+      // either way the connection is no longer served here.
+      auto decision = decide_upgrade(*req, ctx, from);
+      if (auto* refused = std::get_if<http_response>(&decision)) {
+        co_await write_and_close(stream, std::move(*refused));
         co_return;
       }
-      auto admitted = admit_upgrade(req, *where, ctx, from);
-      if (auto* refused = std::get_if<refusal>(&admitted)) {
-        co_await write_and_close(
-            stream, error_response(req, refused->status, refused->code, refused->message));
-        co_return;
-      }
-      if (static_cast<std::size_t>(process_metrics().connections_open) >= ctx.cfg.max_clients) {
-        co_await write_and_close(
-            stream, error_response(req, http::status::service_unavailable, "too_many_clients",
-                                   "try another instance"));
-        co_return;
-      }
+      auto& accepted = std::get<accepted_upgrade>(decision);
       beast::get_lowest_layer(stream).expires_never();
       slot.leave_http();
-      std::make_shared<ws_session<Stream>>(std::move(stream), std::move(slot), ctx, *where,
-                                           std::move(std::get<1>(admitted)), from.peer,
-                                           std::move(tls))
-          ->start(std::move(req));
+      std::make_shared<ws_session<Stream>>(std::move(stream), std::move(slot), ctx,
+                                           std::move(accepted.where), std::move(accepted.who),
+                                           from.peer, std::move(tls))
+          ->start(std::move(*req));
       co_return;
     }
-    http_response res = route_request(req, ctx, from);
-    bool keep_alive = res.keep_alive();
-    auto [write_ec, written] =
-        co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-    if (write_ec) co_return;
-    if (!keep_alive) {
-      co_await shut_down(stream);
-      co_return;
-    }
+    if (!co_await respond(stream, route_request(*req, ctx, from))) co_return;
   }
 }
 

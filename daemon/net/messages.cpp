@@ -22,10 +22,9 @@ client_message parse_subscribe(const json::object& o, bool subscribe) {
   auto topic = string_field(o, "topic");
   if (!topic) return bad("bad_request", "'topic' is required");
   if (!valid_topic_syntax(*topic)) {
-    return bad(
-        "unknown_topic",
-        "topic '" + topic->substr(0, 100) + "' is not queue:<name>, workflows or workflow:<id>",
-        topic->substr(0, 100));
+    return bad("unknown_topic",
+               "topic '" + shown(*topic) + "' is not queue:<name>, workflows or workflow:<id>",
+               shown(*topic));
   }
   if (!subscribe) return unsubscribe_request{*topic};
   subscribe_request request{*topic, sub_mode::snapshot, std::nullopt};
@@ -49,23 +48,31 @@ client_message parse_subscribe(const json::object& o, bool subscribe) {
 
 }  // namespace
 
+std::string shown(std::string_view text) {
+  if (text.size() <= max_shown_bytes) return std::string(text);
+  std::size_t end = max_shown_bytes;
+  // Back off over continuation bytes (10xxxxxx) to the start of a character.
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end));
+}
+
 bool valid_topic_syntax(std::string_view topic) {
   if (topic == "workflows") return true;
-  auto all_of = [](std::string_view s, auto pred) {
-    if (s.empty() || s.size() > 63) return false;
+  auto all_of = [](std::string_view s, std::size_t max_size, auto pred) {
+    if (s.empty() || s.size() > max_size) return false;
     for (char c : s) {
       if (!pred(c)) return false;
     }
     return true;
   };
-  if (topic.rfind("queue:", 0) == 0) {
-    return all_of(topic.substr(6), [](char c) {
+  if (topic.rfind(queue_topic_prefix, 0) == 0) {
+    return all_of(topic.substr(queue_topic_prefix.size()), max_queue_name_bytes, [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
     });
   }
-  if (topic.rfind("workflow:", 0) == 0) {
-    return all_of(topic.substr(9), [](char c) { return c >= '0' && c <= '9'; }) &&
-           topic.size() <= 9 + 18;
+  if (topic.rfind(workflow_topic_prefix, 0) == 0) {
+    return all_of(topic.substr(workflow_topic_prefix.size()), max_workflow_id_digits,
+                  [](char c) { return c >= '0' && c <= '9'; });
   }
   return false;
 }
@@ -93,7 +100,7 @@ client_message parse_client_message(std::string_view text) noexcept try {
       if (!token) return bad("bad_request", "'token' is required");
       return auth_request{*token};
     }
-    return bad("unknown_type", "unknown message type '" + type->substr(0, 50) +
+    return bad("unknown_type", "unknown message type '" + shown(*type) +
                                    "'; expected subscribe, unsubscribe, ping, hello or auth");
   } catch (bad_request& b) {
     return b;

@@ -8,14 +8,37 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace queuecast {
 
 namespace json = boost::json;
 
-// The server's name in HTTP responses and the welcome message.
-inline constexpr const char* server_name = "queuecastd/0.2.0";
+// The server's name in HTTP responses and the welcome message. The version
+// is queuecast.control's default_version (CMakeLists.txt defines it), so the
+// daemon and the extension it ships with never disagree.
+#ifndef QUEUECAST_VERSION
+#error "QUEUECAST_VERSION is defined by CMakeLists.txt from queuecast.control"
+#endif
+inline constexpr const char* server_name = "queuecastd/" QUEUECAST_VERSION;
+
+// Client text quoted back in an error message (a topic, a Host header, a
+// message type) is cut to this many bytes: a client cannot make the daemon
+// echo or log megabytes of its own input.
+inline constexpr std::size_t max_shown_bytes = 100;
+
+// text as it may appear in an error message: at most max_shown_bytes, cut at
+// a UTF-8 character boundary so the JSON it goes into stays valid UTF-8.
+std::string shown(std::string_view text);
+
+// Topics (docs/protocol.md): queue:<name>, workflows, workflow:<id>. A queue
+// name is at most 63 bytes (PostgreSQL's identifier length); a workflow id at
+// most 18 digits, so every id accepted fits a bigint.
+inline constexpr std::string_view queue_topic_prefix = "queue:";
+inline constexpr std::string_view workflow_topic_prefix = "workflow:";
+inline constexpr std::size_t max_queue_name_bytes = 63;
+inline constexpr std::size_t max_workflow_id_digits = 18;
 
 using frame = std::shared_ptr<const std::string>;
 

@@ -130,7 +130,8 @@ asio::awaitable<void> ws_session<Stream>::watch_credentials() {
     if (ec) continue;  // cancelled: credentials changed, or the session ended
     if (!who_) {
       process_metrics().auth_failures["timeout"]++;
-      close(1008, "authentication timeout: send {\"type\":\"hello\",\"token\":...} first");
+      close(close_policy_violation,
+            "authentication timeout: send {\"type\":\"hello\",\"token\":...} first");
     } else if (who_->expires && *who_->expires <= std::chrono::system_clock::now()) {
       process_metrics().auth_failures["expired_connection"]++;
       close(close_token_expired,
@@ -146,7 +147,9 @@ void ws_session<Stream>::handle_text(const std::string& text) {
     if (++violations_ > violations_before_close)
       return close(close_too_many_messages, "too many messages");
     process_metrics().client_errors++;
-    return send(error_frame("rate_limited", "too many messages; at most 50 per second"));
+    return send(error_frame("rate_limited", "too many messages; at most " +
+                                                std::to_string(static_cast<int>(rate_per_second)) +
+                                                " per second"));
   }
   try {
     if (target_.kind != session_kind::protocol) {
@@ -173,7 +176,7 @@ void ws_session<Stream>::authenticate(const std::string& token, bool refresh) {
       // The old token stays in force until it expires.
       return send(error_frame("auth_failed", "the new token was refused (" + verdict.error + ")"));
     }
-    return close(1008, "authentication failed (" + verdict.error + ")");
+    return close(close_policy_violation, "authentication failed (" + verdict.error + ")");
   }
   who_ = std::move(verdict.who);
   credentials_timer_.cancel();  // watch_credentials re-reads the expiry
@@ -199,7 +202,8 @@ void ws_session<Stream>::handle_request(const client_message& message) {
     return authenticate(refresh->token, true);
   }
   if (!who_ && ctx_.door.enabled())
-    return close(1008, "authentication required: send {\"type\":\"hello\",\"token\":...} first");
+    return close(close_policy_violation,
+                 "authentication required: send {\"type\":\"hello\",\"token\":...} first");
   if (auto* bad = std::get_if<bad_request>(&message)) {
     process_metrics().client_errors++;
     return send(error_frame(bad->code, bad->message, bad->topic));

@@ -29,6 +29,9 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
+// Close codes of RFC 6455 we send.
+inline constexpr std::uint16_t close_normal = 1000;
+inline constexpr std::uint16_t close_policy_violation = 1008;
 // Close codes of our own (docs/protocol.md).
 inline constexpr std::uint16_t close_too_far_behind = 4001;
 inline constexpr std::uint16_t close_too_many_messages = 4002;
@@ -79,7 +82,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   std::map<std::string, frame> latest_;
   bool closing_ = false;
   bool finished_ = false;
-  std::uint16_t close_code_ = 1000;
+  std::uint16_t close_code_ = close_normal;
   std::string close_reason_;
   double tokens_ = 0;
   std::chrono::steady_clock::time_point refilled_;
