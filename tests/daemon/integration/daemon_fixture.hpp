@@ -51,9 +51,22 @@ inline std::pair<int, std::string> http_get(
   req.set(http::field::host, "127.0.0.1");
   for (const auto& [name, value] : headers) req.set(name, value);
   http::write(socket, req);
+  // The answer within 10 s, or an exception: a daemon that accepted (the
+  // kernel does that for it) but does not answer, a frozen one say, must
+  // not hang the test. Asio's blocking reads have no timeout: read
+  // asynchronously, run for at most that long.
   boost::beast::flat_buffer buffer;
   http::response<http::string_body> res;
-  http::read(socket, buffer, res);
+  boost::beast::error_code ec = boost::asio::error::would_block;
+  http::async_read(socket, buffer, res, [&](boost::beast::error_code e, std::size_t) { ec = e; });
+  ioc.run_for(std::chrono::seconds(10));
+  if (ec == boost::asio::error::would_block) {
+    socket.close();
+    ioc.restart();
+    ioc.run();  // the cancelled read completes
+    throw std::runtime_error("no answer to GET " + path + " within 10 s");
+  }
+  if (ec) throw boost::beast::system_error(ec, "GET " + path);
   return {res.result_int(), res.body()};
 }
 

@@ -84,11 +84,13 @@ std::int64_t topic_seq(pg_session& s, const std::string& topic) {
     return ::testing::AssertionFailure() << "went past SQL's seq " << target << " to " << seq;
   json::object expected = sql_snapshot(s, queue);
   if (state.at("paused") != expected.at("paused") || state.at("total") != expected.at("total") ||
-      by_id(state.at("phases").as_array()) != by_id(expected.at("phases").as_array()))
-    return ::testing::AssertionFailure()
-           << "the client's state at seq " << seq
-           << " differs from SQL's:\n  client: " << json::serialize(state)
-           << "\n  SQL:    " << json::serialize(expected);
+      by_id(state.at("phases").as_array()) != by_id(expected.at("phases").as_array())) {
+    // The documents can hold megabytes of titles: their starts say enough.
+    auto start = [](const json::object& doc) { return json::serialize(doc).substr(0, 1000); };
+    return ::testing::AssertionFailure() << "the client's state at seq " << seq
+                                         << " differs from SQL's:\n  client: " << start(state)
+                                         << "\n  SQL:    " << start(expected);
+  }
   return ::testing::AssertionSuccess();
 }
 
