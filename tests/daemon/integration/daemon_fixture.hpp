@@ -7,8 +7,12 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <gtest/gtest.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
+#include <boost/json.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -28,22 +32,69 @@ inline int free_port() {
 }
 
 // GET path from the daemon; {status, body}. `headers` are set on the
-// request as they are (Host defaults to 127.0.0.1).
+// request as they are (Host defaults to 127.0.0.1). `from`: the loopback
+// address to connect from (a probe that must not take a slot of 127.0.0.1's
+// per-address share uses another one).
 inline std::pair<int, std::string> http_get(
     int port, const std::string& path,
-    const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    const std::vector<std::pair<std::string, std::string>>& headers = {},
+    const std::string& from = {}) {
   namespace http = boost::beast::http;
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::socket socket(ioc);
+  if (!from.empty()) {
+    socket.open(boost::asio::ip::tcp::v4());
+    socket.bind({boost::asio::ip::make_address(from), 0});
+  }
   socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
   http::request<http::empty_body> req(http::verb::get, path, 11);
   req.set(http::field::host, "127.0.0.1");
   for (const auto& [name, value] : headers) req.set(name, value);
   http::write(socket, req);
+  // The answer within 10 s, or an exception: a daemon that accepted (the
+  // kernel does that for it) but does not answer, a frozen one say, must
+  // not hang the test. Asio's blocking reads have no timeout: read
+  // asynchronously, run for at most that long.
   boost::beast::flat_buffer buffer;
   http::response<http::string_body> res;
-  http::read(socket, buffer, res);
+  boost::beast::error_code ec = boost::asio::error::would_block;
+  http::async_read(socket, buffer, res, [&](boost::beast::error_code e, std::size_t) { ec = e; });
+  ioc.run_for(std::chrono::seconds(10));
+  if (ec == boost::asio::error::would_block) {
+    socket.close();
+    ioc.restart();
+    ioc.run();  // the cancelled read completes
+    throw std::runtime_error("no answer to GET " + path + " within 10 s");
+  }
+  if (ec) throw boost::beast::system_error(ec, "GET " + path);
   return {res.result_int(), res.body()};
+}
+
+// Success once the daemon's /readyz on `port` reports a seq at least SQL's
+// current_seq() (taken once, at the call): every change committed before
+// the call is applied. A failure, saying what it waited for, after `wait`.
+// Use as ASSERT_TRUE(caught_up(...)): a daemon that never catches up must
+// fail the test, not let it go on against a stale state.
+inline ::testing::AssertionResult caught_up(int port, pg_session& s,
+                                            std::chrono::seconds wait = std::chrono::seconds(10)) {
+  std::int64_t target = s.number("SELECT queuecast.current_seq()");
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  std::string last = "no answer";
+  while (true) {
+    try {
+      auto [status, body] = http_get(port, "/readyz");
+      last = std::to_string(status) + " " + body;
+      if (status == 200 && boost::json::parse(body).at("seq").as_int64() >= target)
+        return ::testing::AssertionSuccess();
+    } catch (const std::exception& e) {
+      last = e.what();
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return ::testing::AssertionFailure()
+         << "the daemon on port " << port << " did not reach SQL's current_seq() " << target
+         << " within " << wait.count() << " s; /readyz last said: " << last;
 }
 
 class daemon_process {

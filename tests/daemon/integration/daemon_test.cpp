@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -22,15 +23,6 @@ const std::string db = "queuecast_daemon";
 
 json::object sql_json(pg_session& s, const std::string& sql) {
   return json::parse(s.value(sql)).as_object();
-}
-
-// Waits until the daemon has applied every committed change.
-void wait_caught_up(int port, pg_session& s) {
-  std::int64_t seq = s.number("SELECT queuecast.current_seq()");
-  for (int i = 0; i < 250; ++i) {
-    if (json::parse(http_get(port, "/readyz").second).at("seq").as_int64() >= seq) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
 }
 
 json::object without_seq(json::object doc) {
@@ -73,7 +65,7 @@ TEST_F(daemon_test, http_snapshot_equals_sql_after_a_random_workload) {
   std::mt19937_64 rng(7);
   std::atomic<int> commits{0};
   for (int i = 0; i < 150; ++i) run_transaction(sql_, rng, 0, commits);
-  wait_caught_up(daemon_->port(), sql_);
+  ASSERT_TRUE(caught_up(daemon_->port(), sql_));
   for (const char* q : {"q0", "q1", "q2"}) {
     auto [status, body] = http_get(daemon_->port(), std::string("/api/v1/queues/") + q);
     ASSERT_EQ(status, 200);
@@ -96,13 +88,75 @@ TEST_F(daemon_test, a_commit_reaches_its_topic_and_no_other) {
   on_q1.send_json({{"type", "subscribe"}, {"topic", "queue:q1"}, {"mode", "delta"}});
   on_q2.send_json({{"type", "subscribe"}, {"topic", "queue:q2"}, {"mode", "delta"}});
   ASSERT_TRUE(on_q1.read_until("snapshot"));
-  ASSERT_TRUE(on_q2.read_until("snapshot"));
+  auto q2_snapshot = on_q2.read_until("snapshot");
+  ASSERT_TRUE(q2_snapshot);
   sql_.exec("SELECT queuecast.enqueue('q1', 'for q1 only')");
   auto delta = on_q1.read_until("delta");
   ASSERT_TRUE(delta);
   EXPECT_EQ(delta->at("ops").as_array()[0].at("phase").at("title").as_string(), "for q1 only");
-  on_q2.set_timeout(300ms);
-  EXPECT_FALSE(on_q2.read_until("delta")) << "q2's subscriber must not see q1's change";
+  // The barrier: a later commit on q2. Delivery is in seq order, so once it
+  // has arrived, q1's change would have arrived before it; the very next
+  // message must be q2's own, chained to its snapshot.
+  sql_.exec("SELECT queuecast.enqueue('q2', 'marker for q2')");
+  auto next = on_q2.read_json();
+  ASSERT_TRUE(next) << "the marker commit on q2 did not arrive";
+  ASSERT_EQ(next->at("type").as_string(), "delta")
+      << "q2's subscriber got something before its own change: " << json::serialize(*next);
+  EXPECT_EQ(next->at("topic").as_string(), "queue:q2") << json::serialize(*next);
+  EXPECT_EQ(next->at("prev_seq").as_int64(), q2_snapshot->at("seq").as_int64())
+      << "q2's chain must go straight from its snapshot to its own change";
+  const json::array& ops = next->at("ops").as_array();
+  ASSERT_EQ(ops.size(), 1u) << json::serialize(*next);
+  EXPECT_EQ(ops[0].at("phase").at("title").as_string(), "marker for q2");
+}
+
+// --max-subscriptions bounds the topics of one connection, exactly: N
+// existing topics are accepted, the N+1-th is refused with
+// too_many_subscriptions (and really not subscribed), a refused unknown
+// topic takes no slot, and unsubscribing gives one back.
+TEST_F(daemon_test, max_subscriptions_bounds_the_topics_of_a_connection) {
+  daemon_process bounded(db, {"--max-subscriptions", "3"});
+  ASSERT_TRUE(caught_up(bounded.port(), sql_));
+  ws_client client(bounded.port());
+  ASSERT_TRUE(client.read_until("welcome"));
+  // The next message must be the answer to this subscribe: a subscribed
+  // (then its snapshot), or an error with `code`.
+  auto subscribe = [&](const std::string& topic, const std::string& code) {
+    client.send_json({{"type", "subscribe"}, {"topic", topic}, {"mode", "delta"}});
+    auto reply = client.read_json();
+    if (!reply) return ::testing::AssertionFailure() << topic << ": no answer";
+    std::string type(reply->at("type").as_string());
+    std::string got = type == "error" ? std::string(reply->at("code").as_string()) : type;
+    if (got != code)
+      return ::testing::AssertionFailure()
+             << topic << ": expected " << code << ", got " << json::serialize(*reply);
+    if (type == "subscribed" && !client.read_until("snapshot", topic))
+      return ::testing::AssertionFailure() << topic << ": no snapshot after subscribed";
+    return ::testing::AssertionSuccess();
+  };
+  ASSERT_TRUE(subscribe("queue:q0", "subscribed"));
+  ASSERT_TRUE(subscribe("queue:q1", "subscribed"));
+  ASSERT_TRUE(subscribe("queue:nope", "unknown_topic"));
+  ASSERT_TRUE(subscribe("queue:q2", "subscribed")) << "an unknown topic must not take a slot";
+  ASSERT_TRUE(subscribe("queue:default", "too_many_subscriptions"));
+  // Subscribing again to a topic it holds replaces it; it is not a 4th.
+  ASSERT_TRUE(subscribe("queue:q1", "subscribed"));
+
+  // The refused topic is not subscribed: a commit on it, then a marker on
+  // q0 (delivered in seq order after it): the next message is q0's.
+  sql_.exec("SELECT queuecast.enqueue('default', 'not for a refused subscription')");
+  sql_.exec("SELECT queuecast.enqueue('q0', 'marker after the refused topic')");
+  auto next = client.read_json();
+  ASSERT_TRUE(next) << "the marker commit on q0 did not arrive";
+  EXPECT_EQ(next->at("topic").as_string(), "queue:q0") << json::serialize(*next);
+  EXPECT_EQ(next->at("type").as_string(), "delta") << json::serialize(*next);
+
+  client.send_json({{"type", "unsubscribe"}, {"topic", "queue:q0"}});
+  auto unsubscribed = client.read_json();
+  ASSERT_TRUE(unsubscribed);
+  EXPECT_EQ(unsubscribed->at("type").as_string(), "unsubscribed") << json::serialize(*unsubscribed);
+  ASSERT_TRUE(subscribe("queue:default", "subscribed")) << "unsubscribing must free a slot";
+  ASSERT_TRUE(subscribe("queue:q0", "too_many_subscriptions")) << "and only one";
 }
 
 TEST_F(daemon_test, seq_chain_holds_under_concurrent_writers_and_bulk_updates) {
@@ -163,14 +217,16 @@ TEST_F(daemon_test, compat_endpoint_speaks_queue_update_and_text_ping) {
   client.send_text("ping");
   EXPECT_EQ(client.read_text(), "pong");
   ws_client legacy(daemon_->port(), "/ws/queue?queue=default");
-  EXPECT_EQ(legacy.read_json()->at("type").as_string(), "queue_update");
+  auto legacy_first = legacy.read_json();
+  ASSERT_TRUE(legacy_first) << "nothing on the legacy path";
+  EXPECT_EQ(legacy_first->at("type").as_string(), "queue_update");
 }
 
 TEST_F(daemon_test, workflow_subscribers_get_job_events) {
   sql_.exec("SELECT queuecast.create_queue('events')");
   std::int64_t wf =
       sql_.number("SELECT queuecast.create_workflow('events', 'events', ARRAY['one'])");
-  wait_caught_up(daemon_->port(), sql_);
+  ASSERT_TRUE(caught_up(daemon_->port(), sql_));
   ws_client client(daemon_->port(), "/ws/workflow?id=" + std::to_string(wf));
   sql_.exec("SELECT queuecast.claim('events', 'w')");
   auto started = client.read_until("phase_started");
@@ -199,17 +255,24 @@ TEST_F(daemon_test, bad_input_gets_errors_and_disturbs_no_one) {
   auto binary = bad.read_until("error");
   ASSERT_TRUE(binary);
   EXPECT_EQ(binary->at("code").as_string(), "binary_frame");
-  // A flood of subscribes: bounded per connection, then rate limited.
-  std::string last_code;
-  for (int i = 0; i < 120; ++i) {
+  // A flood of 150 subscribes at once, more than the burst of 100 messages
+  // the rate limit allows: each gets exactly one error, unknown_topic while
+  // the burst lasts, rate_limited after it, and the connection stays open.
+  constexpr int flood = 150;
+  for (int i = 0; i < flood; ++i) {
     bad.send_json({{"type", "subscribe"}, {"topic", "workflow:" + std::to_string(900000 + i)}});
   }
-  for (int i = 0; i < 120; ++i) {
-    auto reply = bad.read_until("error");
-    if (!reply) break;
-    last_code = reply->at("code").as_string();
+  std::map<std::string, int> codes;
+  for (int i = 0; i < flood; ++i) {
+    auto reply = bad.read_json();
+    ASSERT_TRUE(reply) << "no answer to subscribe " << i << " of the flood";
+    ASSERT_EQ(reply->at("type").as_string(), "error") << json::serialize(*reply);
+    codes[std::string(reply->at("code").as_string())]++;
   }
-  EXPECT_TRUE(last_code == "unknown_topic" || last_code == "rate_limited") << last_code;
+  EXPECT_GT(codes["unknown_topic"], 0);
+  EXPECT_GT(codes["rate_limited"], 0) << "150 messages at once exceed the burst of 100";
+  EXPECT_EQ(codes["unknown_topic"] + codes["rate_limited"], flood);
+  EXPECT_TRUE(bad.is_open());
   // Someone else's garbage on our channel.
   sql_.exec("NOTIFY queuecast, 'this is not ours'");
   sql_.exec("NOTIFY queuecast, '{\"v\":1,\"first\":-5}'");

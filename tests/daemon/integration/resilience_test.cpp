@@ -29,7 +29,9 @@ std::unique_ptr<ws_client> subscribed_client(int port, const std::string& topic)
 }
 
 // The next fresh start the daemon sends: `subscribed` with resumed false.
-std::string expect_fresh_start(ws_client& client, json::object& snapshot) {
+// `seq`, when given, gets the fresh snapshot's seq.
+std::string expect_fresh_start(ws_client& client, json::object& snapshot,
+                               std::int64_t* seq = nullptr) {
   auto subscribed = client.read_until("subscribed");
   if (!subscribed) return "no subscribed message";
   if (subscribed->at("resumed").as_bool()) return "resumed, expected a fresh start";
@@ -37,8 +39,59 @@ std::string expect_fresh_start(ws_client& client, json::object& snapshot) {
   if (!fresh) return "no snapshot after subscribed";
   if (fresh->contains("prev_seq")) return "a fresh snapshot must not carry prev_seq";
   snapshot = fresh->at("data").as_object();
+  if (seq) *seq = fresh->at("seq").as_int64();
   return std::string(
       subscribed->if_contains("reason") ? subscribed->at("reason").as_string().c_str() : "");
+}
+
+// The newest seq of `topic` in SQL's history.
+std::int64_t topic_seq(pg_session& s, const std::string& topic) {
+  return s.number("SELECT coalesce(max(seq), 0) FROM queuecast.changes WHERE topic = '" + topic +
+                  "'");
+}
+
+// Reads `client`'s stream from (state, seq) until it reaches the newest seq
+// SQL has for `topic`, applying each delta; every delta and in-chain
+// snapshot must continue the chain (prev_seq = the seq before it), a fresh
+// start (a snapshot without prev_seq, after `subscribed`) restarts it. Then
+// the state must equal queuecast.snapshot(queue).
+::testing::AssertionResult follows_to_sql(ws_client& client, json::object state, std::int64_t seq,
+                                          pg_session& s, const std::string& queue) {
+  const std::string topic = "queue:" + queue;
+  std::int64_t target = topic_seq(s, topic);
+  while (seq < target) {
+    auto message = client.read_json();
+    if (!message)
+      return ::testing::AssertionFailure() << "the stream stopped at seq " << seq << " before "
+                                           << target << " (" << client.error().message() << ")";
+    std::string type(message->at("type").as_string());
+    if (type != "delta" && type != "snapshot") continue;
+    if (type == "snapshot" && !message->contains("prev_seq")) {
+      state = message->at("data").as_object();  // a fresh start
+    } else {
+      if (message->at("prev_seq").as_int64() != seq)
+        return ::testing::AssertionFailure()
+               << "gap or duplicate: prev_seq " << message->at("prev_seq").as_int64()
+               << " after seq " << seq << ": " << json::serialize(*message);
+      if (type == "delta")
+        apply_ops(state, message->at("ops").as_array());
+      else
+        state = message->at("data").as_object();
+    }
+    seq = message->at("seq").as_int64();
+  }
+  if (seq != target)
+    return ::testing::AssertionFailure() << "went past SQL's seq " << target << " to " << seq;
+  json::object expected = sql_snapshot(s, queue);
+  if (state.at("paused") != expected.at("paused") || state.at("total") != expected.at("total") ||
+      by_id(state.at("phases").as_array()) != by_id(expected.at("phases").as_array())) {
+    // The documents can hold megabytes of titles: their starts say enough.
+    auto start = [](const json::object& doc) { return json::serialize(doc).substr(0, 1000); };
+    return ::testing::AssertionFailure() << "the client's state at seq " << seq
+                                         << " differs from SQL's:\n  client: " << start(state)
+                                         << "\n  SQL:    " << start(expected);
+  }
+  return ::testing::AssertionSuccess();
 }
 
 void terminate_daemon_connections(pg_session& s, const std::string& db) {
@@ -85,19 +138,19 @@ TEST(resilience, a_recreated_extension_starts_clients_over) {
   for (int i = 0; i < 9; ++i)
     s.exec("SELECT queuecast.enqueue('r', 'new')");  // seq passes the old one
   json::object snapshot;
-  std::string reason = expect_fresh_start(*client, snapshot);
+  std::int64_t seq = 0;
+  std::string reason = expect_fresh_start(*client, snapshot, &seq);
   // Noticed either by identity (replaced) or because seq went back,
   // depending on which comes first; both start clients over.
   EXPECT_TRUE(reason.find("replaced") != std::string::npos ||
               reason.find("went back") != std::string::npos)
       << reason;
-  json::object served;
-  for (int i = 0; i < 100; ++i) {  // the daemon catches up with the new history
-    served = json::parse(http_get(d.port(), "/api/v1/queues/r").second).as_object();
-    served.erase("seq");
-    if (served == sql_snapshot(s, "r")) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  // The fresh start may come before all 9 commits: the subscriber catches
+  // up with the new history through its chain, and so does HTTP.
+  EXPECT_TRUE(follows_to_sql(*client, snapshot, seq, s, "r"));
+  ASSERT_TRUE(caught_up(d.port(), s));
+  json::object served = json::parse(http_get(d.port(), "/api/v1/queues/r").second).as_object();
+  served.erase("seq");
   EXPECT_EQ(served, sql_snapshot(s, "r"));
 }
 
@@ -120,7 +173,7 @@ TEST(resilience, history_that_went_backwards_starts_clients_over) {
 // Reconnects with `since` and checks the daemon resumed (no fresh snapshot)
 // with ops that rebuild SQL's state from the client's old one.
 void expect_resumed(int port, const std::string& topic, json::object state, std::int64_t since,
-                    const json::object& expected) {
+                    const json::object& expected, std::int64_t expected_seq) {
   ws_client client(port);
   client.send_json({{"type", "subscribe"}, {"topic", topic}, {"mode", "delta"}, {"since", since}});
   auto subscribed = client.read_until("subscribed");
@@ -130,6 +183,9 @@ void expect_resumed(int port, const std::string& topic, json::object state, std:
   auto delta = client.read_until("delta");
   ASSERT_TRUE(delta);
   EXPECT_EQ(delta->at("prev_seq").as_int64(), since);
+  // One delta for all that was missed (the caller waited until the daemon
+  // had applied every commit): it ends at SQL's newest change of the topic.
+  EXPECT_EQ(delta->at("seq").as_int64(), expected_seq);
   apply_ops(state, delta->at("ops").as_array());
   EXPECT_EQ(state.at("paused"), expected.at("paused"));
   EXPECT_EQ(state.at("total"), expected.at("total"));
@@ -163,13 +219,15 @@ TEST(resilience, resume_beyond_the_window_and_after_a_restart_replays_from_histo
       "UPDATE queuecast.phases SET queue = 'y' WHERE id = (SELECT max(id) FROM queuecast.phases "
       "WHERE queue = 'x' AND status = 'queued')");
   s.exec("SELECT queuecast.pause('x')");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(caught_up(d->port(), s));
   json::object expected = sql_snapshot(s, "x");
-  expect_resumed(d->port(), "queue:x", state, since, expected);
+  std::int64_t expected_seq = topic_seq(s, "queue:x");
+  expect_resumed(d->port(), "queue:x", state, since, expected, expected_seq);
   // A restarted daemon has an empty window: it replays from history too.
   d.reset();
   d = std::make_unique<daemon_process>(db);
-  expect_resumed(d->port(), "queue:x", state, since, expected);
+  ASSERT_TRUE(caught_up(d->port(), s));
+  expect_resumed(d->port(), "queue:x", state, since, expected, expected_seq);
 }
 
 TEST(resilience, a_delta_client_that_falls_behind_is_closed_with_4001_and_resumes) {
@@ -178,24 +236,42 @@ TEST(resilience, a_delta_client_that_falls_behind_is_closed_with_4001_and_resume
   daemon_process d(db, {"--max-queue", "8"});
   ws_client stalled(d.port());
   stalled.send_json({{"type", "subscribe"}, {"topic", "queue:s"}, {"mode", "delta"}});
-  ASSERT_TRUE(stalled.read_until("snapshot"));
+  auto first = stalled.read_until("snapshot");
+  ASSERT_TRUE(first);
+  // The client's state, kept from what it did read before it was closed.
+  json::object state = first->at("data").as_object();
+  std::int64_t last = first->at("seq").as_int64();
   // 100 KB titles: far more than the socket buffers hold, so frames pile up
   // in the daemon while the client does not read.
   for (int i = 0; i < 120; ++i) s.exec("SELECT queuecast.enqueue('s', repeat('x', 100000))");
-  std::int64_t last = 0;
   stalled.set_timeout(std::chrono::seconds(20));
+  int deltas = 0;
   while (auto message = stalled.read_json()) {
-    if (message->at("type").as_string() == "delta") last = message->at("seq").as_int64();
+    if (message->at("type").as_string() != "delta") continue;
+    ASSERT_EQ(message->at("prev_seq").as_int64(), last) << "a gap before the client was closed";
+    apply_ops(state, message->at("ops").as_array());
+    last = message->at("seq").as_int64();
+    deltas++;
   }
   EXPECT_EQ(stalled.close_code(), 4001) << stalled.error().message();
-  ASSERT_GT(last, 0);
-  // Reconnecting with its last seq, it resumes and catches up.
+  ASSERT_GT(deltas, 0);
+  ASSERT_LT(last, topic_seq(s, "queue:s")) << "closed, yet it had everything: nothing to resume";
+  // Reconnecting with its last seq, it resumes: the missed changes continue
+  // its chain and bring its state to SQL's.
   ws_client again(d.port());
+  again.set_timeout(std::chrono::seconds(20));
   again.send_json(
       {{"type", "subscribe"}, {"topic", "queue:s"}, {"mode", "delta"}, {"since", last}});
   auto subscribed = again.read_until("subscribed");
   ASSERT_TRUE(subscribed);
-  EXPECT_TRUE(subscribed->at("resumed").as_bool());
+  ASSERT_TRUE(subscribed->at("resumed").as_bool()) << json::serialize(*subscribed);
+  EXPECT_EQ(subscribed->at("seq").as_int64(), last);
+  auto catch_up = again.read_json();
+  ASSERT_TRUE(catch_up) << "nothing after subscribed";
+  ASSERT_EQ(catch_up->at("type").as_string(), "delta") << "not a fresh snapshot: it resumed";
+  ASSERT_EQ(catch_up->at("prev_seq").as_int64(), last);
+  apply_ops(state, catch_up->at("ops").as_array());
+  EXPECT_TRUE(follows_to_sql(again, state, catch_up->at("seq").as_int64(), s, "s"));
   auto [status, metrics] = http_get(d.port(), "/metrics");
   EXPECT_NE(metrics.find("queuecast_slow_clients_closed_total 1"), std::string::npos);
 }

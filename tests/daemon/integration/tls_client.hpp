@@ -17,6 +17,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -156,11 +157,13 @@ struct raw_outcome {
 };
 
 inline asio::awaitable<raw_outcome> raw_exchange_task(int port, std::string send,
-                                                      std::chrono::milliseconds wait) {
+                                                      std::chrono::milliseconds wait,
+                                                      std::function<void()> sent) {
   beast::tcp_stream stream(co_await asio::this_coro::executor);
   stream.expires_after(client_step_timeout);
   co_await stream.async_connect(loopback(port), asio::use_awaitable);
   co_await asio::async_write(stream, asio::buffer(send), asio::use_awaitable);
+  if (sent) sent();
   auto started = std::chrono::steady_clock::now();
   stream.expires_after(wait);
   raw_outcome outcome;
@@ -180,10 +183,12 @@ inline asio::awaitable<raw_outcome> raw_exchange_task(int port, std::string send
 }
 
 // Sends bytes over plain TCP and reads until the server closes the
-// connection or `wait` passes.
-inline raw_outcome raw_exchange(int port, const std::string& send, std::chrono::milliseconds wait) {
+// connection or `wait` passes. `sent` is called once the bytes are written
+// (the connection is then in the daemon's accept queue or accepted).
+inline raw_outcome raw_exchange(int port, const std::string& send, std::chrono::milliseconds wait,
+                                std::function<void()> sent = {}) {
   asio::io_context ioc;
-  return run_task(ioc, raw_exchange_task(port, send, wait));
+  return run_task(ioc, raw_exchange_task(port, send, wait, std::move(sent)));
 }
 
 // A blocking wss:// client; every step under client_step_timeout.

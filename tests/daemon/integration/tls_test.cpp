@@ -5,6 +5,8 @@
 // SIGHUP swaps the certificate for new connections only.
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -67,18 +69,9 @@ class tls_test : public ::testing::Test {
   pg_session sql_{conninfo(db)};
 };
 
-// Waits until the daemon has applied every committed change.
-void wait_caught_up(int admin_port, pg_session& s) {
-  std::int64_t seq = s.number("SELECT queuecast.current_seq()");
-  for (int i = 0; i < 250; ++i) {
-    if (json::parse(http_get(admin_port, "/readyz").second).at("seq").as_int64() >= seq) return;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
 TEST_F(tls_test, https_snapshot_verified_against_the_certificate_equals_sql) {
   tls_daemon daemon;
-  wait_caught_up(daemon.admin_port, sql_);
+  ASSERT_TRUE(caught_up(daemon.admin_port, sql_));
   auto reply = https_get(daemon.port(), "/api/v1/queues/q", daemon.cert);
   ASSERT_EQ(reply.status, 200) << reply.body;
   EXPECT_EQ(reply.fingerprint, daemon.fingerprint);
@@ -150,19 +143,12 @@ TEST_F(tls_test, a_certificate_that_does_not_load_stops_startup_naming_the_file)
 TEST_F(tls_test, hostile_handshakes_neither_block_nor_leak) {
   constexpr int per_ip = 4;
   tls_daemon daemon({"--max-connections-per-ip", std::to_string(per_ip)});
-  // The metrics request shares the per-address limit: it waits (briefly)
-  // until the daemon has noticed that earlier clients went away.
+  // The admin listener shares the per-address limit: metrics are asked
+  // from 127.0.0.2, so they never take one of 127.0.0.1's slots.
   auto client_errors = [&] {
-    for (int attempt = 0;; ++attempt) {
-      try {
-        std::string metrics = http_get(daemon.admin_port, "/metrics").second;
-        auto at = metrics.find("\nqueuecast_client_errors_total ");
-        return at == std::string::npos ? -1 : std::stol(metrics.substr(metrics.find(' ', at + 1)));
-      } catch (const std::exception&) {
-        if (attempt == 20) throw;
-        std::this_thread::sleep_for(50ms);
-      }
-    }
+    std::string metrics = http_get(daemon.admin_port, "/metrics", {}, "127.0.0.2").second;
+    auto at = metrics.find("\nqueuecast_client_errors_total ");
+    return at == std::string::npos ? -1 : std::stol(metrics.substr(metrics.find(' ', at + 1)));
   };
   long errors_at_start = client_errors();
   // Twice as many as one address may hold: if failed handshakes kept their
@@ -174,12 +160,15 @@ TEST_F(tls_test, hostile_handshakes_neither_block_nor_leak) {
 
   // A TLS record header announcing 512 bytes of ClientHello, then silence.
   std::optional<raw_outcome> stalled;
+  std::promise<void> staller_sent;
   std::jthread staller([&] {  // joined however the test ends
-    stalled = raw_exchange(daemon.port(), std::string("\x16\x03\x01\x02\x00\x01\x00\x01", 8), 15s);
+    stalled = raw_exchange(daemon.port(), std::string("\x16\x03\x01\x02\x00\x01\x00\x01", 8), 15s,
+                           [&] { staller_sent.set_value(); });
   });
-  // The staller connects first; the daemon frees the /metrics request's
-  // slot when it notices that client's close, meanwhile.
-  std::this_thread::sleep_for(300ms);
+  // The staller is connected before the honest clients, so the daemon
+  // (accepting in order) holds its stalled handshake while serving them.
+  ASSERT_EQ(staller_sent.get_future().wait_for(5s), std::future_status::ready)
+      << "the stalling client could not connect";
   // Every slot but the staller's is free: per_ip - 1 honest clients at once,
   // each served while the staller waits.
   auto started = std::chrono::steady_clock::now();

@@ -1,10 +1,47 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+
 #include "config.hpp"
+
+extern char** environ;
 
 using namespace queuecast;
 
 namespace {
+
+// parse_config() reads every QUEUECAST_* variable, so a developer's or a
+// CI job's QUEUECAST_DATABASE would change what these tests see. Each test
+// runs with none of them set; the destructor puts back what was there.
+class clean_environment {
+ public:
+  clean_environment() {
+    for (char** e = environ; *e; ++e) {
+      if (std::strncmp(*e, "QUEUECAST_", 10) != 0) continue;
+      const char* eq = std::strchr(*e, '=');
+      if (eq) saved_[std::string(*e, static_cast<std::size_t>(eq - *e))] = eq + 1;
+    }
+    for (const auto& [name, value] : saved_) ::unsetenv(name.c_str());
+  }
+  ~clean_environment() {
+    for (const char* name : set_) ::unsetenv(name);
+    for (const auto& [name, value] : saved_) ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  clean_environment(const clean_environment&) = delete;
+  clean_environment& operator=(const clean_environment&) = delete;
+  // Sets a variable for this test only.
+  void set(const char* name, const std::string& value) {
+    ::setenv(name, value.c_str(), 1);
+    set_.push_back(name);
+  }
+
+ private:
+  std::map<std::string, std::string> saved_;
+  std::vector<const char*> set_;
+};
 
 std::variant<config, show_help, config_error> parse(std::vector<std::string> args) {
   std::vector<char*> argv;
@@ -14,9 +51,14 @@ std::variant<config, show_help, config_error> parse(std::vector<std::string> arg
   return parse_config(static_cast<int>(argv.size()), argv.data());
 }
 
+class config_test : public ::testing::Test {
+ protected:
+  clean_environment env_;
+};
+
 }  // namespace
 
-TEST(config, database_and_listen_are_all_it_takes) {
+TEST_F(config_test, database_and_listen_are_all_it_takes) {
   auto parsed = parse({"--database", "postgresql://localhost/app", "--listen", "127.0.0.1:9000"});
   ASSERT_TRUE(std::holds_alternative<config>(parsed));
   const config& c = std::get<config>(parsed);
@@ -25,14 +67,14 @@ TEST(config, database_and_listen_are_all_it_takes) {
   EXPECT_EQ(c.listen_port, 9000);
 }
 
-TEST(config, equals_form_and_help) {
+TEST_F(config_test, equals_form_and_help) {
   auto parsed = parse({"--database=dbname=x", "--log-level=debug"});
   ASSERT_TRUE(std::holds_alternative<config>(parsed));
   EXPECT_EQ(std::get<config>(parsed).level, log_level::debug);
   EXPECT_TRUE(std::holds_alternative<show_help>(parse({"--help"})));
 }
 
-TEST(config, bad_flags_say_what_to_do) {
+TEST_F(config_test, bad_flags_say_what_to_do) {
   auto missing = parse({});
   ASSERT_TRUE(std::holds_alternative<config_error>(missing));
   EXPECT_NE(std::get<config_error>(missing).message.find("--database is required"),
@@ -49,4 +91,29 @@ TEST(config, bad_flags_say_what_to_do) {
   ASSERT_TRUE(std::holds_alternative<config_error>(level));
   auto dangling = parse({"--database"});
   ASSERT_TRUE(std::holds_alternative<config_error>(dangling));
+}
+
+// The variables are honoured: each stands for its flag, and a flag given on
+// the command line wins over its variable.
+TEST_F(config_test, environment_variables_stand_for_their_flags) {
+  env_.set("QUEUECAST_DATABASE", "dbname=from_env");
+  env_.set("QUEUECAST_LISTEN", "127.0.0.2:9100");
+  env_.set("QUEUECAST_MAX_SUBSCRIPTIONS", "7");
+  auto parsed = parse({});
+  ASSERT_TRUE(std::holds_alternative<config>(parsed)) << std::get<config_error>(parsed).message;
+  const config& c = std::get<config>(parsed);
+  EXPECT_EQ(c.database, "dbname=from_env") << "QUEUECAST_DATABASE replaces --database";
+  EXPECT_EQ(c.listen_host, "127.0.0.2");
+  EXPECT_EQ(c.listen_port, 9100);
+  EXPECT_EQ(c.max_subscriptions, 7u);
+
+  auto flag_wins = parse({"--database", "dbname=from_flag"});
+  ASSERT_TRUE(std::holds_alternative<config>(flag_wins));
+  EXPECT_EQ(std::get<config>(flag_wins).database, "dbname=from_flag");
+
+  env_.set("QUEUECAST_MAX_SUBSCRIPTIONS", "lots");
+  auto bad = parse({});
+  ASSERT_TRUE(std::holds_alternative<config_error>(bad)) << "a bad variable is an error too";
+  EXPECT_NE(std::get<config_error>(bad).message.find("--max-subscriptions"), std::string::npos)
+      << std::get<config_error>(bad).message;
 }
