@@ -35,10 +35,15 @@ std::string pg_connection::error_message() const {
   return one_line(PQerrorMessage(conn_));
 }
 
-void pg_connection::close() {
+// Never throws: it runs in the destructor and on every failure path.
+void pg_connection::close() noexcept {
   if (socket_) {
-    socket_->cancel();
-    socket_->release();  // libpq owns the descriptor
+    boost::system::error_code ignored;
+    socket_->cancel(ignored);
+    try {
+      socket_->release();  // libpq owns the descriptor
+    } catch (...) {        // Asio's release() does not throw, but does not say so
+    }
     socket_.reset();
   }
   watched_fd_ = -1;
@@ -135,6 +140,7 @@ asio::awaitable<pg_result> pg_connection::query(
   if (!connected()) throw pg_failure("not connected");
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<const char*> values;
+  values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
                          values.data(), nullptr, nullptr, 0)) {

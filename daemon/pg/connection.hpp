@@ -64,7 +64,7 @@ class pg_connection {
   // statement ran on this connection, and whatever the socket holds now.
   std::size_t take_notifications();
 
-  void close();
+  void close() noexcept;
   bool connected() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
   std::string error_message() const;
 

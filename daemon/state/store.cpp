@@ -118,6 +118,7 @@ std::vector<topic_update> store::apply(const std::vector<change_row>& batch) {
     seq_ = c.seq;
   }
   std::vector<topic_update> out;
+  out.reserve(updates.size());
   for (auto& [topic, update] : updates) out.push_back(std::move(update));
   return out;
 }
