@@ -6,6 +6,9 @@
 #   make demo         a live demo: cluster, workers, queuecastd, dashboard URL
 #   make bench        benchmarks; figures go to bench/RESULTS.md
 #   make format       clang-format every C++ source
+#   make lint         what CI checks besides the tests: clang-tidy (.clang-tidy's
+#                     checks, tests/tidy/run.sh) and clang-format, both failing on
+#                     any finding
 #
 # check, demo and bench first install missing Debian packages
 # (tools/install-deps.sh), so they must work before pg_config exists: they
@@ -32,7 +35,7 @@ BUILD_TYPE ?= RelWithDebInfo
 # warning must not break a build from source), on for `make check`.
 WERROR ?= OFF
 BINDIR ?= /usr/local/bin
-OUR_GOALS = check demo bench deps format
+OUR_GOALS = check demo bench deps format lint
 
 .PHONY: $(OUR_GOALS) daemon install-daemon
 
@@ -81,7 +84,14 @@ bench: deps
 	$(MAKE) install
 	bench/run.sh
 
+CXX_SOURCES = $$(find extension daemon tests bench -name '*.cpp' -o -name '*.hpp' 2>/dev/null)
+
 format:
-	clang-format -i $$(find extension daemon tests bench -name '*.cpp' -o -name '*.hpp' 2>/dev/null)
+	clang-format -i $(CXX_SOURCES)
+
+lint: deps
+	$(MAKE) daemon WERROR=ON
+	tests/tidy/run.sh
+	clang-format --dry-run --Werror $(CXX_SOURCES)
 
 endif

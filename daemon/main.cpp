@@ -25,6 +25,7 @@
 #include "state/store.hpp"
 #include "util/log.hpp"
 #include "util/open_files.hpp"
+#include "util/task_supervisor.hpp"
 
 namespace asio = boost::asio;
 using namespace queuecast;
@@ -54,16 +55,6 @@ constexpr std::uint16_t close_going_away = 1001;
 struct startup_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-std::string describe(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an exception that is not a std::exception";
-  }
-}
 
 // Every connection the limits allow needs a descriptor. When the hard
 // open-file limit is lower, a --max-clients that was not given explicitly is
@@ -219,20 +210,21 @@ class server {
   }
 
   void spawn_tasks() {
-    spawn("database", "without its database feed the daemon would serve stale data as current",
-          database_.run([this](const std::string& message) {
-            // The database was unusable from the start (feed.hpp): nothing to serve.
-            std::fprintf(stderr, "queuecastd: %s\n", message.c_str());
-            shut_down(exit_failed);
-          }));
-    spawn(
+    tasks_.spawn("database",
+                 "without its database feed the daemon would serve stale data as current",
+                 database_.run([this](const std::string& message) {
+                   // The database was unusable from the start (feed.hpp): nothing to serve.
+                   std::fprintf(stderr, "queuecastd: %s\n", message.c_str());
+                   shut_down(exit_failed);
+                 }));
+    tasks_.spawn(
         "accept", "no new client could connect",
         accept_loop(acceptor_, limits_, context_, false, certificate_ ? &*certificate_ : nullptr));
     if (cfg_.admin_port)
-      spawn("admin accept", "health checks and metrics would go unanswered",
-            accept_loop(admin_acceptor_, limits_, context_, true, nullptr));
-    spawn("pending subscriptions", "subscriptions waiting for the state would wait forever",
-          retry_pending());
+      tasks_.spawn("admin accept", "health checks and metrics would go unanswered",
+                   accept_loop(admin_acceptor_, limits_, context_, true, nullptr));
+    tasks_.spawn("pending subscriptions", "subscriptions waiting for the state would wait forever",
+                 retry_pending());
   }
 
   asio::awaitable<void> retry_pending() {
@@ -242,22 +234,6 @@ class server {
       co_await tick.async_wait(asio::use_awaitable);
       fanout_.retry_pending();
     }
-  }
-
-  // Each task runs for as long as the daemon serves. One that ends anyway,
-  // with an exception or without, leaves the daemon unable to do its job
-  // (meaning: how), so it stops with exit code 1 for its supervisor to
-  // restart it, rather than limp on.
-  void spawn(const char* task, const char* meaning, asio::awaitable<void> body) {
-    asio::co_spawn(ioc_, std::move(body), [this, task, meaning](const std::exception_ptr& error) {
-      if (stopping_) return;  // ended by the shutdown itself
-      log(log_level::error, "task_failed",
-          {{"task", task},
-           {"error", error ? describe(error) : "ended"},
-           {"meaning", meaning},
-           {"action", "shutting down with exit code 1"}});
-      shut_down(exit_failed);
-    });
   }
 
   void watch_signals() {
@@ -304,6 +280,7 @@ class server {
   void shut_down(int exit_code) {
     if (stopping_) return;
     stopping_ = true;
+    tasks_.stopping();
     exit_code_ = exit_code;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
@@ -329,6 +306,8 @@ class server {
   asio::signal_set hangup_{ioc_, SIGHUP};
   asio::signal_set stop_signals_{ioc_, SIGINT, SIGTERM};
   asio::steady_timer grace_{ioc_};
+  // A task that ends outside a shutdown stops the daemon (util/task_supervisor.hpp).
+  task_supervisor tasks_{ioc_.get_executor(), [this] { shut_down(exit_failed); }};
   bool stopping_ = false;
   int exit_code_ = exit_stopped;
 };

@@ -7,7 +7,8 @@
 #   tests/lifecycle  pg_dump/pg_restore round trip and extension upgrades
 #   tests/extension  capture invariants with real concurrent connections
 #   tests/daemon     queuecastd unit and integration tests
-#   tests/tidy       clang-tidy-14 over the daemon's sources (.clang-tidy)
+#   tests/tidy       clang-tidy-14 over the daemon's sources (.clang-tidy); run by
+#                    `make lint`, not by default (it checks code, it tests nothing)
 #   tests/fuzz       libFuzzer harnesses of the daemon's parsers (clang, build-fuzz/)
 #   tests/sanitize   the integration tests against an ASan+UBSan daemon (build-asan/)
 #   tests/web        the JavaScript client and the dashboard in Chromium
@@ -24,7 +25,7 @@ fi
 export QUEUECAST_WERROR="${QUEUECAST_WERROR:-ON}"
 
 suites=("$@")
-[ "${#suites[@]}" -gt 0 ] || suites=(sql security lifecycle extension daemon tidy fuzz sanitize chaos web)
+[ "${#suites[@]}" -gt 0 ] || suites=(sql security lifecycle extension daemon fuzz sanitize chaos web)
 declare -a summary
 failed=0
 for suite in "${suites[@]}"; do

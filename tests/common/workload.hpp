@@ -30,12 +30,15 @@ inline std::string random_truncate(std::mt19937_64& rng) {
       return "SET CONSTRAINTS ALL IMMEDIATE; SELECT queuecast.enqueue('q0', 'gone'); "
              "TRUNCATE queuecast.phases; SELECT queuecast.enqueue('q1', 'after truncate')";
     default:
-      // The queues come back in the same transaction, so their topics live
+      // Every queue comes back in the same transaction, so their topics live
       // on (a daemon applies the transaction as one reset of each topic). A
       // queue that stays deleted would end its subscriptions (topic_deleted),
-      // which the chaos test's subscribers rightly count as a failure.
-      return "TRUNCATE queuecast.queues CASCADE; SELECT queuecast.create_queue('q0'), "
-             "queuecast.create_queue('q1'), queuecast.create_queue('q2')";
+      // which the chaos test's subscribers rightly count as a failure; tests
+      // that run the workload next to queues of their own keep them too.
+      return "DO $$ DECLARE names text[]; BEGIN "
+             "SELECT array_agg(name) INTO names FROM queuecast.queues; "
+             "TRUNCATE queuecast.queues CASCADE; "
+             "PERFORM queuecast.create_queue(n) FROM unnest(names) n; END $$";
   }
 }
 

@@ -70,6 +70,22 @@ inline std::pair<int, std::string> http_get(
   return {res.result_int(), res.body()};
 }
 
+// queuecast.snapshot(queue) without its seq, as the daemon's documents are.
+inline boost::json::object sql_snapshot(pg_session& s, const std::string& queue) {
+  boost::json::object doc =
+      boost::json::parse(s.value("SELECT queuecast.snapshot('" + queue + "')")).as_object();
+  doc.erase("seq");
+  return doc;
+}
+
+// A counter or gauge from /metrics (-2 when it is missing).
+inline double metric(int port, const std::string& name) {
+  std::string body = http_get(port, "/metrics").second;
+  auto at = body.find("\n" + name + " ");
+  if (at == std::string::npos) return -2;
+  return std::stod(body.substr(at + name.size() + 2));
+}
+
 // Success once the daemon's /readyz on `port` reports a seq at least SQL's
 // current_seq() (taken once, at the call): every change committed before
 // the call is applied. A failure, saying what it waited for, after `wait`.

@@ -14,20 +14,6 @@ namespace {
 using namespace qc_test;
 using namespace std::chrono_literals;
 
-json::object sql_snapshot(pg_session& s, const std::string& queue) {
-  json::object doc = json::parse(s.value("SELECT queuecast.snapshot('" + queue + "')")).as_object();
-  doc.erase("seq");
-  return doc;
-}
-
-// A counter or gauge from /metrics (-2 when it is missing).
-double metric(int port, const std::string& name) {
-  std::string body = http_get(port, "/metrics").second;
-  auto at = body.find("\n" + name + " ");
-  if (at == std::string::npos) return -2;
-  return std::stod(body.substr(at + name.size() + 2));
-}
-
 bool extension_has(pg_session& s, const std::string& what) {
   return s.value("SELECT " + what + " IS NOT NULL") == "t";
 }

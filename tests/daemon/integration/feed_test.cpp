@@ -21,19 +21,6 @@ namespace {
 using namespace qc_test;
 using namespace std::chrono_literals;
 
-json::object sql_snapshot(pg_session& s, const std::string& queue) {
-  json::object doc = json::parse(s.value("SELECT queuecast.snapshot('" + queue + "')")).as_object();
-  doc.erase("seq");
-  return doc;
-}
-
-double metric(int port, const std::string& name) {
-  std::string body = http_get(port, "/metrics").second;
-  auto at = body.find("\n" + name + " ");
-  if (at == std::string::npos) return -2;
-  return std::stod(body.substr(at + name.size() + 2));
-}
-
 // Subscribes in delta mode and returns the first snapshot's document and seq.
 std::pair<json::object, std::int64_t> subscribe(ws_client& client, const std::string& topic,
                                                 std::optional<std::int64_t> since = {}) {
@@ -97,11 +84,7 @@ TEST(feed_test, a_replay_is_never_partial_when_prune_commits_during_it) {
   for (int i = 0; i < 5; ++i)
     sql.exec("SELECT queuecast.enqueue('p', 'after " + std::to_string(i) + "')");
   std::int64_t newest = sql.number("SELECT queuecast.current_seq()");
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (metric(daemon.port(), "queuecast_seq") < newest) {  // the daemon has applied them
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "daemon did not catch up";
-    std::this_thread::sleep_for(20ms);
-  }
+  ASSERT_TRUE(caught_up(daemon.port(), sql));
 
   // The history is locked; the replay's read of it waits for the lock.
   pg_session pruner(conninfo(db));
@@ -168,11 +151,7 @@ TEST(feed_test, a_transaction_is_never_split_across_catch_up_batches) {
   sql.exec("COMMIT");
   std::int64_t newest = sql.number("SELECT queuecast.current_seq()");
   daemon.thaw();
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (metric(daemon.port(), "queuecast_seq") < newest) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "daemon did not catch up";
-    std::this_thread::sleep_for(20ms);
-  }
+  ASSERT_TRUE(caught_up(daemon.port(), sql, 20s));
   // Everything up to `newest` has been published: read what the subscriber got.
   sql.exec("SELECT queuecast.enqueue('x', 'marker')");
   bool deleted = false;
