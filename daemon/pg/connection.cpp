@@ -142,17 +142,23 @@ asio::awaitable<pg_result> pg_connection::query(
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                         values.data(), nullptr, nullptr, 0)) {
-    throw pg_failure(error_message());
-  }
+  // Without parameters, the simple protocol: one round trip for several
+  // statements (BEGIN and the first read of a snapshot, say).
+  int sent = params.empty() ? PQsendQuery(conn_, sql.c_str())
+                            : PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()),
+                                                nullptr, values.data(), nullptr, nullptr, 0);
+  if (!sent) throw pg_failure(error_message());
   co_await send(deadline);
   pg_result last;
-  while (pg_result r = co_await next_result(deadline)) last = std::move(r);
+  std::string failure;  // the first statement that failed (the rest did not run)
+  while (pg_result r = co_await next_result(deadline)) {
+    ExecStatusType status = PQresultStatus(r.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && failure.empty())
+      failure = describe_failure(*r);
+    last = std::move(r);
+  }
+  if (!failure.empty()) throw pg_failure(failure);
   if (!last) throw pg_failure("no result");
-  ExecStatusType status = PQresultStatus(last.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-    throw pg_failure(describe_failure(*last));
   co_return last;
 }
 

@@ -44,7 +44,9 @@ class pg_connection {
   asio::awaitable<void> connect(const std::string& conninfo, const std::string& application_name,
                                 std::chrono::milliseconds timeout);
 
-  // Runs one statement (text parameters) and returns its last result.
+  // Runs one statement with text parameters, or without parameters any
+  // number of statements separated by `;`, and returns the last result; the
+  // first that fails throws.
   asio::awaitable<pg_result> query(const std::string& sql,
                                    const std::vector<std::optional<std::string>>& params = {},
                                    std::chrono::milliseconds timeout = statement_timeout);

@@ -129,8 +129,8 @@ history_judgement judge(const history_position& database, const std::string& our
 }
 
 asio::awaitable<history_position> history_reader::begin_snapshot() {
-  co_await conn_.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   pg_result result = co_await conn_.query(
+      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
       "SELECT queuecast.current_seq(), queuecast.resumable_from(), queuecast.history_id()");
   history_position position;
   position.current = to_seq(PQgetvalue(result.get(), 0, 0), "current_seq()");
