@@ -66,7 +66,7 @@ done
 
 start_daemon() {  # binary db
   port=$(_pgcluster_free_port)
-  "$1" --database "dbname=$2" --listen "127.0.0.1:$port" --log-level warn --max-clients 20000 \
+  "$1" --database "dbname=$2" --listen "127.0.0.1:$port" --log-level warn --max-clients "$(( $(ulimit -n) - 1200 ))" \
     2>>"$tmp/daemon.log" &
   daemon_pid=$!
   for _ in $(seq 100); do curl -sf "127.0.0.1:$port/readyz" >/dev/null && return 0; sleep 0.1; done

@@ -111,6 +111,28 @@ class queue_collector {
   json::array phases_;
 };
 
+// One history row as JSON, as change_from_json() reads it.
+constexpr const char* history_row_json =
+    "json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, "
+    "'op', op, 'data', data, 'old_data', old_data, "
+    "'at', (extract(epoch FROM committed_at) * 1e6)::bigint)";
+
+// Appends one row; false (and the batch emptied, judged unreadable) when it
+// does not parse.
+bool add_row(history_batch& batch, const char* text, std::int64_t after_seq) {
+  try {
+    batch.rows.push_back(change_from_json(json::parse(text).as_object()));
+    return true;
+  } catch (const std::exception& e) {
+    std::int64_t previous = batch.rows.empty() ? after_seq : batch.rows.back().seq;
+    batch.judgement = {
+        history_verdict::unreadable,
+        "history row after seq " + std::to_string(previous) + " cannot be read: " + e.what()};
+    batch.rows.clear();
+    return false;
+  }
+}
+
 }  // namespace
 
 history_judgement judge(const history_position& database, const std::string& our_id,
@@ -167,36 +189,55 @@ asio::awaitable<loaded_state> history_reader::load() {
 // part of a transaction would show clients a state that was never committed
 // (half a TRUNCATE-and-refill, a queue deleted that its transaction re-creates).
 // A transaction's rows are contiguous in seq order (DESIGN.md).
+// The usual catch-up, a few rows after a commit, in one round trip: one
+// statement sees one snapshot, so the position it reads and the rows agree
+// without a transaction around them (three round trips). Only a full batch,
+// which may end inside a transaction, takes the REPEATABLE READ path.
 asio::awaitable<history_batch> history_reader::read_after(const std::string& our_id,
                                                           std::int64_t after_seq,
                                                           std::size_t limit) {
+  pg_result result = co_await conn_.query(
+      "WITH position AS (SELECT queuecast.current_seq() AS current, "
+      "queuecast.resumable_from() AS resumable, queuecast.history_id() AS id) "
+      "SELECT p.current, p.resumable, p.id, r.row FROM position p LEFT JOIN LATERAL ("
+      "SELECT seq, " +
+          std::string(history_row_json) +
+          " AS row FROM queuecast.changes WHERE seq > $1 ORDER BY seq LIMIT $2) r ON true "
+          "ORDER BY r.seq",
+      seq_params(after_seq, static_cast<std::int64_t>(limit)));
+  std::size_t n = PQntuples(result.get());
+  if (n == 0) throw pg_failure("the catch-up read returned no position");
+  history_position position{to_seq(PQgetvalue(result.get(), 0, 0), "current_seq()"),
+                            to_seq(PQgetvalue(result.get(), 0, 1), "resumable_from()"),
+                            PQgetvalue(result.get(), 0, 2)};
+  history_batch batch{judge(position, our_id, after_seq, after_seq), {}};
+  if (!batch.judgement.follows() || PQgetisnull(result.get(), 0, 3)) co_return batch;
+  if (n >= limit) co_return co_await read_whole_transactions(our_id, after_seq, limit);
+  batch.rows.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!add_row(batch, PQgetvalue(result.get(), i, 3), after_seq)) break;
+  }
+  co_return batch;
+}
+
+asio::awaitable<history_batch> history_reader::read_whole_transactions(const std::string& our_id,
+                                                                       std::int64_t after_seq,
+                                                                       std::size_t limit) {
   history_position position = co_await begin_snapshot();
   history_batch batch{judge(position, our_id, after_seq, after_seq), {}};
   std::string last_txid;
   std::int64_t from = after_seq;
   while (batch.judgement.follows() && position.current > from) {
     pg_result result = co_await conn_.query(
-        "SELECT json_build_object('seq', seq, 'topic', topic, 'entity', entity, 'key', key, "
-        "'op', op, 'data', data, 'old_data', old_data, "
-        "'at', (extract(epoch FROM committed_at) * 1e6)::bigint), txid "
-        "FROM queuecast.changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        "SELECT " + std::string(history_row_json) +
+            ", txid FROM queuecast.changes WHERE seq > $1 ORDER BY seq LIMIT $2",
         seq_params(from, static_cast<std::int64_t>(limit)));
     std::size_t n = PQntuples(result.get());
     bool extending = !last_txid.empty();
     std::size_t taken = 0;
     for (; taken < n; ++taken) {
       if (extending && last_txid != PQgetvalue(result.get(), taken, 1)) break;
-      try {
-        batch.rows.push_back(
-            change_from_json(json::parse(PQgetvalue(result.get(), taken, 0)).as_object()));
-      } catch (const std::exception& e) {
-        std::int64_t previous = batch.rows.empty() ? after_seq : batch.rows.back().seq;
-        batch.judgement = {
-            history_verdict::unreadable,
-            "history row after seq " + std::to_string(previous) + " cannot be read: " + e.what()};
-        batch.rows.clear();
-        break;
-      }
+      if (!add_row(batch, PQgetvalue(result.get(), taken, 0), after_seq)) break;
     }
     // Done unless the read was full and its last transaction may go on.
     if (taken < limit || batch.rows.empty()) break;

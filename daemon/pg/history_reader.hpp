@@ -93,6 +93,9 @@ class history_reader {
   asio::awaitable<double> notify_queue_usage();
 
  private:
+  // A full batch in REPEATABLE READ, extended to its last transaction's end.
+  asio::awaitable<history_batch> read_whole_transactions(const std::string& our_id,
+                                                         std::int64_t after_seq, std::size_t limit);
   asio::awaitable<history_position> begin_snapshot();
   asio::awaitable<void> end_snapshot();
 

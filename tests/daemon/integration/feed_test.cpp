@@ -21,6 +21,14 @@ namespace {
 using namespace qc_test;
 using namespace std::chrono_literals;
 
+// A fresh database with these queues.
+void create_database_with_queues(const std::string& db, std::initializer_list<const char*> queues) {
+  create_database(db);
+  pg_session sql(conninfo(db));
+  for (const char* queue : queues)
+    sql.exec(std::string("SELECT queuecast.create_queue('") + queue + "')");
+}
+
 // Subscribes in delta mode and returns the first snapshot's document and seq.
 std::pair<json::object, std::int64_t> subscribe(ws_client& client, const std::string& topic,
                                                 std::optional<std::int64_t> since = {}) {
@@ -40,9 +48,8 @@ TEST(feed_test, the_last_commit_before_a_quiet_spell_is_delivered_at_once) {
   // With a 10 ms probe interval and commits at random moments, hundreds of
   // commits are enough for some to arrive during a probe.
   const std::string db = "queuecast_feed_quiet";
-  create_database(db);
+  create_database_with_queues(db, {"quiet"});
   pg_session sql(conninfo(db));
-  sql.exec("SELECT queuecast.create_queue('quiet')");
   daemon_process daemon(db, {"--probe-interval", "10"});
   ws_client client(daemon.port());
   auto [doc, seq] = subscribe(client, "queue:quiet");
@@ -70,9 +77,8 @@ TEST(feed_test, a_replay_is_never_partial_when_prune_commits_during_it) {
   // then reads the rows. A prune() that commits between the two must not
   // yield `resumed: true` with rows missing: both reads share one snapshot.
   const std::string db = "queuecast_feed_prune";
-  create_database(db);
+  create_database_with_queues(db, {"p"});
   pg_session sql(conninfo(db));
-  sql.exec("SELECT queuecast.create_queue('p')");
   sql.exec("SELECT queuecast.enqueue('p', 'before')");
   daemon_process daemon(db, {"--window", "1"});  // resumes of more than one change replay
   json::object doc;
@@ -133,10 +139,8 @@ TEST(feed_test, a_transaction_is_never_split_across_catch_up_batches) {
   // would be reported deleted. 4999 rows, then the transaction: its first
   // row is the 5000th.
   const std::string db = "queuecast_feed_batches";
-  create_database(db);
+  create_database_with_queues(db, {"x", "other"});
   pg_session sql(conninfo(db));
-  sql.exec("SELECT queuecast.create_queue('x')");
-  sql.exec("SELECT queuecast.create_queue('other')");
   daemon_process daemon(db);
   ws_client client(daemon.port());
   client.set_timeout(20s);
@@ -176,9 +180,8 @@ TEST(feed_test, a_history_that_keeps_diverging_is_reloaded_with_backoff) {
   // they keep coming, reloading at once every time is a hot loop that loads
   // the whole database per commit: it must back off, and recover.
   const std::string db = "queuecast_feed_diverge";
-  create_database(db);
+  create_database_with_queues(db, {"d"});
   pg_session sql(conninfo(db));
-  sql.exec("SELECT queuecast.create_queue('d')");
   sql.exec("SELECT queuecast.enqueue('d', 'one')");
   daemon_process daemon(db);
   double reloads_before = metric(daemon.port(), "queuecast_db_reloads_total");
