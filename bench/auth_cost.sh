@@ -19,6 +19,8 @@ rounds="${3:-3}"
 client_counts="${4:-1 1000}"
 phases="${5:-50}"  # a realistic queue: each snapshot carries every phase
 build="${QUEUECAST_BUILD:-$root/build}"
+# The load generator is not built by `make`: build it here.
+cmake --build "$build" --target ws_loadgen >/dev/null
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-auth-cost.XXXXXX")"

@@ -25,6 +25,8 @@ seconds="${4:-10}"
 rounds="${5:-3}"
 client_counts="${6:-1 1000}"
 build="${QUEUECAST_BUILD:-$root/build}"
+# The load generator is not built by `make`: build it here.
+cmake --build "$build" --target ws_loadgen >/dev/null
 release_commit=da0a9f4cf72c3c85bfd9e854a8f879f692c9d6ae  # last commit of 0.1.0
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

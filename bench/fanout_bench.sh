@@ -12,6 +12,8 @@ source "$root/tests/harness/pgcluster.sh"
 rate="${1:-100}"
 seconds="${2:-10}"
 build="${QUEUECAST_BUILD:-$root/build}"
+# The load generator is not built by `make`: build it here.
+cmake --build "$build" --target ws_loadgen >/dev/null
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-fanout.XXXXXX")"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libFuzzer harnesses of the daemon's parsers (tests/fuzz/*_fuzz.cpp), built
-# with clang++-14 into build-fuzz/ (reused when present) and run for a bounded
+# by tests/fuzz/build.sh (clang++-14, build-fuzz/) and run for a bounded
 # time each from the seed corpus in tests/fuzz/corpus/<name>. Any crash,
 # leak or sanitizer report fails the suite; the input that caused it is kept
 # as build-fuzz/fuzz-artifacts/<name>-crash-* (rerun: <binary> <that file>).
@@ -18,14 +18,7 @@ read -r -a targets <<<"${QUEUECAST_FUZZ_TARGETS:-client_message history_row http
 # max_credential_bytes (8192).
 declare -A max_len=([client_message]=4096 [history_row]=4096 [http_request]=20000 [token]=9000)
 
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  mkdir -p "$build"
-  CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DQUEUECAST_FUZZ=ON \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/configure.log" 2>&1 ||
-    { cat "$build/configure.log"; exit 1; }
-fi
-cmake --build "$build" -j2 --target "${targets[@]/%/_fuzz}" >"$build/build.log" 2>&1 ||
-  { tail -50 "$build/build.log"; exit 1; }
+"$root/tests/fuzz/build.sh"
 
 # Leaks count as failures; every report stops the run with a non-zero exit.
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:allocator_may_return_null=1"

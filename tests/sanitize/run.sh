@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # queuecastd's integration tests against a daemon built with AddressSanitizer
-# and UndefinedBehaviorSanitizer (g++, -DQUEUECAST_SANITIZE=ON, into
-# build-asan/, reused when present). Any report fails the suite: the
+# and UndefinedBehaviorSanitizer (tests/sanitize/build.sh: g++,
+# -DQUEUECAST_SANITIZE=ON, into build-asan/). Any report fails the suite: the
 # sanitizers stop the process at the first one (halt_on_error, no recovery),
 # and the daemon logs they are written to are scanned afterwards, since a
 # daemon that dies of a report may only show up as a test timing out.
@@ -13,18 +13,7 @@ source "$root/tests/harness/test_env.sh"
 build="$root/build-asan"
 
 start=$(date +%s)
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  mkdir -p "$build"
-  # -O0 -g1: the quickest build (it is most of this suite's time on 2 cores),
-  # with file:line in reports.
-  cmake -S "$root" -B "$build" -DQUEUECAST_SANITIZE=ON -DCMAKE_BUILD_TYPE=None \
-    -DCMAKE_CXX_FLAGS="-O0 -g1" >"$build/configure.log" 2>&1 ||
-    { cat "$build/configure.log"; exit 1; }
-fi
-# Only the daemon is sanitized: the tests are the regular build's binary
-# (tests/daemon/run.sh built it), pointed at this daemon with QUEUECASTD.
-cmake --build "$build" -j2 --target queuecastd >"$build/build.log" 2>&1 ||
-  { tail -50 "$build/build.log"; exit 1; }
+"$root/tests/sanitize/build.sh"
 echo "sanitized build: $(($(date +%s) - start)) s"
 
 logs="$QUEUECAST_TEST_LOGS/sanitize"

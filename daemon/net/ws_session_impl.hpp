@@ -1,3 +1,8 @@
+// ws_session's member definitions, for its two explicit instantiations:
+// ws_session_plain.cpp and ws_session_tls.cpp. Each is one of the largest
+// compilations of the daemon; in two files they build in parallel.
+#pragma once
+
 #include "ws_session.hpp"
 
 #include "../util/log.hpp"
@@ -5,15 +10,15 @@
 
 namespace queuecast {
 
-namespace {
+namespace ws_session_limits {
 
 // Client messages: a burst of 100, then 50 per second. Past the limit a
 // message is refused with an error; a client that keeps going is closed.
-constexpr double rate_burst = 100;
-constexpr double rate_per_second = 50;
-constexpr int violations_before_close = 200;
+inline constexpr double rate_burst = 100;
+inline constexpr double rate_per_second = 50;
+inline constexpr int violations_before_close = 200;
 
-}  // namespace
+}  // namespace ws_session_limits
 
 template <class Stream>
 ws_session<Stream>::ws_session(Stream&& stream, connection_slot slot, http_context& ctx,
@@ -28,7 +33,7 @@ ws_session<Stream>::ws_session(Stream&& stream, connection_slot slot, http_conte
       peer_(std::move(peer)),
       wakeup_(ws_.get_executor()),
       credentials_timer_(ws_.get_executor()),
-      tokens_(rate_burst),
+      tokens_(ws_session_limits::rate_burst),
       refilled_(std::chrono::steady_clock::now()) {
   process_metrics().connections_total++;
   process_metrics().connections_open++;
@@ -144,12 +149,13 @@ asio::awaitable<void> ws_session<Stream>::watch_credentials() {
 template <class Stream>
 void ws_session<Stream>::handle_text(const std::string& text) {
   if (rate_limited()) {
-    if (++violations_ > violations_before_close)
+    if (++violations_ > ws_session_limits::violations_before_close)
       return close(close_too_many_messages, "too many messages");
     process_metrics().client_errors++;
-    return send(error_frame("rate_limited", "too many messages; at most " +
-                                                std::to_string(static_cast<int>(rate_per_second)) +
-                                                " per second"));
+    return send(error_frame(
+        "rate_limited", "too many messages; at most " +
+                            std::to_string(static_cast<int>(ws_session_limits::rate_per_second)) +
+                            " per second"));
   }
   try {
     if (target_.kind != session_kind::protocol) {
@@ -250,8 +256,9 @@ void ws_session<Stream>::subscribe(const subscribe_request& request) {
 template <class Stream>
 bool ws_session<Stream>::rate_limited() {
   auto now = std::chrono::steady_clock::now();
-  tokens_ = std::min(rate_burst, tokens_ + std::chrono::duration<double>(now - refilled_).count() *
-                                               rate_per_second);
+  tokens_ = std::min(ws_session_limits::rate_burst,
+                     tokens_ + std::chrono::duration<double>(now - refilled_).count() *
+                                   ws_session_limits::rate_per_second);
   refilled_ = now;
   if (tokens_ < 1) return true;
   tokens_ -= 1;
@@ -336,8 +343,5 @@ asio::awaitable<void> ws_session<Stream>::write_loop() {
     co_await ws_.async_close(reason, asio::as_tuple(asio::use_awaitable));
   }
 }
-
-template class ws_session<beast::tcp_stream>;
-template class ws_session<beast::ssl_stream<beast::tcp_stream>>;
 
 }  // namespace queuecast

@@ -1,0 +1,6 @@
+// ws_session over plain TCP (ws://).
+#include "ws_session_impl.hpp"
+
+namespace queuecast {
+template class ws_session<beast::tcp_stream>;
+}  // namespace queuecast
