@@ -5,6 +5,8 @@
 // problem: exit 2), then runs one event loop until SIGTERM/SIGINT (exit 0)
 // or until a task of the daemon fails (exit 1): above all the database feed,
 // without which the daemon would serve stale data as if it were current.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 
 #include <boost/asio.hpp>
@@ -135,6 +137,20 @@ void listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::
   }
 }
 
+// The kernel keeps at most this much of a connection's output unsent
+// (TCP_NOTSENT_LOWAT): a write waits until the socket drains below it. So a
+// client that falls behind holds a snapshot or two in the kernel, not
+// megabytes of stale ones, and its session conflates the rest in user space
+// where the newest state replaces older ones. Bytes in flight are not
+// counted, so this does not limit throughput on a long, fast link.
+constexpr int max_unsent_bytes = 16 * 1024;
+
+void limit_unsent_bytes(asio::ip::tcp::socket& socket) {
+  using unsent_lowat = asio::detail::socket_option::integer<IPPROTO_TCP, TCP_NOTSENT_LOWAT>;
+  boost::system::error_code ignored;  // an older kernel: the default, a full send buffer
+  socket.set_option(unsent_lowat(max_unsent_bytes), ignored);
+}
+
 // tls: the certificate this listener serves (null: plain HTTP).
 asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, connection_limits& limits,
                                   http_context& context, bool admin_listener,
@@ -155,6 +171,7 @@ asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, connection_
     auto slot = limits.admit(peer.address());
     if (!slot) continue;  // that address holds its share: closed without a word
     socket.set_option(asio::ip::tcp::no_delay(true));
+    limit_unsent_bytes(socket);
     start_http_session(std::move(socket), std::move(*slot), context, admin_listener,
                        tls ? tls->current() : nullptr);
   }

@@ -1,9 +1,9 @@
 // One WebSocket client. The reader coroutine parses requests and answers
 // them; the writer coroutine sends what waits, one write in flight: first the
 // ordered frames (replies, deltas, events), then the newest snapshot of each
-// conflated topic. A delta-mode client whose ordered queue passes its bound is
-// closed with 4001 and resumes on reconnect; a stalled snapshot-mode client
-// costs one frame per topic, never a backlog.
+// conflated topic, one frame per write, chosen when the socket drains. A delta-mode client whose
+// ordered queue passes its bound is closed with 4001 and resumes on reconnect; a stalled
+// snapshot-mode client costs one frame per topic, never a backlog.
 //
 // Authentication (docs/protocol.md): a principal from the upgrade's headers,
 // or from the first `hello`; an unauthenticated connection is closed after
@@ -80,6 +80,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   asio::steady_timer credentials_timer_;  // auth deadline, then token expiry
   std::deque<frame> queue_;
   std::map<std::string, frame> latest_;
+  std::string last_conflated_topic_;  // written last: the next turn goes to the one after it
   bool closing_ = false;
   bool finished_ = false;
   std::uint16_t close_code_ = close_normal;

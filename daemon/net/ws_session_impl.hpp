@@ -83,6 +83,10 @@ asio::awaitable<void> ws_session<Stream>::run(http_request request) {
       }));
   auto [ec] = co_await ws_.async_accept(request, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return;
+  // Each message in one frame and one write: Beast would otherwise split
+  // every message larger than its write buffer (4 KB) into several frames,
+  // each its own write.
+  ws_.auto_fragment(false);
   ctx_.fanout.attach(this);  // so status and shutdown frames reach it
   spawn(write_loop(), "writer");
   spawn(watch_credentials(), "credentials");
@@ -320,23 +324,32 @@ asio::awaitable<void> ws_session<Stream>::write_loop() {
       co_await wakeup_.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    // Everything that waits goes out back to back: ordered frames first,
-    // then the newest snapshot per topic.
-    std::deque<frame> batch;
-    batch.swap(queue_);
-    for (auto& [topic, f] : latest_) batch.push_back(std::move(f));
-    latest_.clear();
-    for (const frame& f : batch) {
-      ws_.text(true);
-      auto [ec, bytes] =
-          co_await ws_.async_write(asio::buffer(*f), asio::as_tuple(asio::use_awaitable));
-      if (ec) {
-        finished_ = true;
-        co_return;
-      }
-      process_metrics().messages_sent++;
-      process_metrics().bytes_sent += bytes;
+    // One frame per write, chosen just before it: ordered frames first, then
+    // the newest snapshot of a conflated topic, topics in turn. The kernel
+    // takes a write only while little of the connection's output is unsent
+    // (max_unsent_bytes in main.cpp), so while a write waits, newer snapshots
+    // replace older ones here: a client that falls behind gets the newest
+    // state next, not a backlog.
+    frame next;
+    if (!queue_.empty()) {
+      next = std::move(queue_.front());
+      queue_.pop_front();
+    } else {
+      auto turn = latest_.upper_bound(last_conflated_topic_);
+      if (turn == latest_.end()) turn = latest_.begin();
+      last_conflated_topic_ = turn->first;
+      next = std::move(turn->second);
+      latest_.erase(turn);
     }
+    ws_.text(true);
+    auto [ec, bytes] =
+        co_await ws_.async_write(asio::buffer(*next), asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      finished_ = true;
+      co_return;
+    }
+    process_metrics().messages_sent++;
+    process_metrics().bytes_sent += bytes;
   }
   if (closing_ && !finished_) {
     websocket::close_reason reason(static_cast<websocket::close_code>(close_code_), close_reason_);
