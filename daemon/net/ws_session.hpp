@@ -22,6 +22,7 @@
 
 #include "connection_limits.hpp"
 #include "http_routes.hpp"
+#include "outbound_stream.hpp"
 
 namespace queuecast {
 
@@ -60,6 +61,8 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
  private:
   asio::awaitable<void> run(http_request request);
   asio::awaitable<void> write_loop();
+  void queue_for_writing();
+  asio::awaitable<void> close_handshake();
   asio::awaitable<void> watch_credentials();
   void spawn(asio::awaitable<void> task, const char* what);
   void handle_text(const std::string& text);
@@ -70,7 +73,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   void wake_writer();
 
   std::shared_ptr<asio::ssl::context> tls_;  // declared first: outlives ws_
-  websocket::stream<Stream> ws_;
+  websocket::stream<outbound_stream<Stream>> ws_;
   connection_slot slot_;
   http_context& ctx_;
   websocket_target target_;
@@ -82,6 +85,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   std::map<std::string, frame> latest_;
   std::string last_conflated_topic_;  // written last: the next turn goes to the one after it
   bool closing_ = false;
+  bool close_started_ = false;  // the close frame is Beast's to send now
   bool finished_ = false;
   std::uint16_t close_code_ = close_normal;
   std::string close_reason_;

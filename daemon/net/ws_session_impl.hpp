@@ -81,14 +81,16 @@ asio::awaitable<void> ws_session<Stream>::run(http_request request) {
         res.set(http::field::server, server_name);
         if (wants_subprotocol) res.set(http::field::sec_websocket_protocol, "queuecast.v1");
       }));
-  auto [ec] = co_await ws_.async_accept(request, asio::as_tuple(asio::use_awaitable));
-  if (ec) co_return;
-  // Each message in one frame and one write: Beast would otherwise split
-  // every message larger than its write buffer (4 KB) into several frames,
-  // each its own write.
-  ws_.auto_fragment(false);
-  ctx_.fanout.attach(this);  // so status and shutdown frames reach it
+  // The writer sends every byte, the upgrade response included.
+  ws_.next_layer().on_output([this] { wake_writer(); });
   spawn(write_loop(), "writer");
+  auto [ec] = co_await ws_.async_accept(request, asio::as_tuple(asio::use_awaitable));
+  if (ec) {
+    finished_ = true;  // the writer sends Beast's refusal, then ends
+    wake_writer();
+    co_return;
+  }
+  ctx_.fanout.attach(this);  // so status and shutdown frames reach it
   spawn(watch_credentials(), "credentials");
   if (target_.kind == session_kind::protocol) {
     send(welcome_frame(ctx_.fanout.seq()));
@@ -314,47 +316,63 @@ void ws_session<Stream>::wake_writer() {
   wakeup_.cancel();
 }
 
+// Frames waiting in the session move to the outbound stream: the ordered
+// ones, then the newest snapshot of each conflated topic.
+template <class Stream>
+void ws_session<Stream>::queue_for_writing() {
+  auto& out = ws_.next_layer();
+  auto add = [&](frame f) {
+    std::string header = frame_header(websocket_text, f->size());
+    out.push_frame(std::move(header), std::move(f));
+    process_metrics().messages_sent++;
+  };
+  for (frame& f : queue_) add(std::move(f));
+  queue_.clear();
+  for (auto& [topic, f] : latest_) add(std::move(f));
+  latest_.clear();
+}
+
 template <class Stream>
 asio::awaitable<void> ws_session<Stream>::write_loop() {
   auto self = this->shared_from_this();
-  while (!finished_) {
-    if (queue_.empty() && latest_.empty()) {
-      if (closing_) break;
-      wakeup_.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await wakeup_.async_wait(asio::as_tuple(asio::use_awaitable));
+  auto& out = ws_.next_layer();
+  while (true) {
+    if (!finished_) queue_for_writing();
+    if (out.has_output()) {
+      // The kernel takes the write only while little of the connection's
+      // output is unsent (max_unsent_bytes in main.cpp): while it waits,
+      // newer snapshots replace older ones in latest_, and a client that
+      // falls behind gets the newest state next, not a backlog.
+      std::size_t bytes = 0;
+      std::size_t writes = 0;
+      beast::error_code ec = co_await out.flush(bytes, writes);
+      process_metrics().bytes_sent += bytes;
+      process_metrics().socket_writes += writes;
+      if (ec) {
+        finished_ = true;
+        break;
+      }
       continue;
     }
-    // One frame per write, chosen just before it: ordered frames first, then
-    // the newest snapshot of a conflated topic, topics in turn. The kernel
-    // takes a write only while little of the connection's output is unsent
-    // (max_unsent_bytes in main.cpp), so while a write waits, newer snapshots
-    // replace older ones here: a client that falls behind gets the newest
-    // state next, not a backlog.
-    frame next;
-    if (!queue_.empty()) {
-      next = std::move(queue_.front());
-      queue_.pop_front();
-    } else {
-      auto turn = latest_.upper_bound(last_conflated_topic_);
-      if (turn == latest_.end()) turn = latest_.begin();
-      last_conflated_topic_ = turn->first;
-      next = std::move(turn->second);
-      latest_.erase(turn);
+    if (finished_) break;
+    if (closing_ && !close_started_) {
+      // Everything before the close frame is written; Beast sends it (through
+      // `out`), waits for the client's and tears the connection down.
+      close_started_ = true;
+      spawn(close_handshake(), "close");
+      continue;
     }
-    ws_.text(true);
-    auto [ec, bytes] =
-        co_await ws_.async_write(asio::buffer(*next), asio::as_tuple(asio::use_awaitable));
-    if (ec) {
-      finished_ = true;
-      co_return;
-    }
-    process_metrics().messages_sent++;
-    process_metrics().bytes_sent += bytes;
+    wakeup_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await wakeup_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  if (closing_ && !finished_) {
-    websocket::close_reason reason(static_cast<websocket::close_code>(close_code_), close_reason_);
-    co_await ws_.async_close(reason, asio::as_tuple(asio::use_awaitable));
-  }
+  out.writer_gone();
+}
+
+template <class Stream>
+asio::awaitable<void> ws_session<Stream>::close_handshake() {
+  auto self = this->shared_from_this();
+  websocket::close_reason reason(static_cast<websocket::close_code>(close_code_), close_reason_);
+  co_await ws_.async_close(reason, asio::as_tuple(asio::use_awaitable));
 }
 
 }  // namespace queuecast

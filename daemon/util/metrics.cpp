@@ -43,7 +43,10 @@ std::string metrics::render(
   counter(out, "queuecast_connections_open", "WebSocket connections open now.", connections_open,
           "gauge");
   counter(out, "queuecast_messages_sent_total", "Frames queued to clients.", messages_sent);
-  counter(out, "queuecast_bytes_sent_total", "Bytes of frames queued to clients.", bytes_sent);
+  counter(out, "queuecast_bytes_sent_total", "Bytes written to WebSocket clients.", bytes_sent);
+  counter(out, "queuecast_socket_writes_total",
+          "Writes to WebSocket clients' sockets, each gathering every frame that waited.",
+          socket_writes);
   counter(out, "queuecast_snapshots_conflated_total",
           "Snapshots replaced by a newer one before a slow client read them.", snapshots_conflated);
   counter(out, "queuecast_slow_clients_closed_total",

@@ -16,6 +16,7 @@ struct metrics {
   std::int64_t connections_open = 0;
   std::uint64_t messages_sent = 0;
   std::uint64_t bytes_sent = 0;
+  std::uint64_t socket_writes = 0;  // gathered writes: several frames each when clients fall behind
   std::uint64_t snapshots_conflated = 0;               // a newer snapshot replaced an unsent one
   std::uint64_t slow_clients_closed = 0;               // delta-mode clients over their bound
   std::uint64_t client_errors = 0;                     // bad input answered with an error

@@ -171,6 +171,7 @@ class daemon_process {
     }
   }
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_; }
   void freeze() { ::kill(pid_, SIGSTOP); }
   void thaw() { ::kill(pid_, SIGCONT); }

@@ -68,6 +68,17 @@ class ws_client {
   void send_json(const json::object& message) { send_text(json::serialize(message)); }
   // Bytes straight onto the socket, past the WebSocket layer (to forge frames).
   void send_raw(const std::string& bytes) { asio::write(ws_.next_layer(), asio::buffer(bytes)); }
+  // A WebSocket ping (control frame); pongs are counted as reads see them.
+  void send_ping() {
+    if (!counting_pongs_) {
+      counting_pongs_ = true;
+      ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+        if (kind == websocket::frame_type::pong) ++pongs_;
+      });
+    }
+    ws_.ping({});
+  }
+  int pongs() const { return pongs_; }
   void send_binary(const std::string& bytes) {
     ws_.binary(true);
     ws_.write(asio::buffer(bytes));
@@ -132,6 +143,8 @@ class ws_client {
   beast::error_code error_;
   std::chrono::milliseconds timeout_{5000};
   bool broken_ = false;
+  bool counting_pongs_ = false;
+  int pongs_ = 0;
 };
 
 }  // namespace qc_test

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "net/messages.hpp"
+#include "net/outbound_stream.hpp"
 
 using namespace queuecast;
 
@@ -41,4 +42,26 @@ TEST(messages, topic_syntax) {
   EXPECT_FALSE(valid_topic_syntax("workflow:x"));
   EXPECT_FALSE(valid_topic_syntax("queue:"));
   EXPECT_FALSE(valid_topic_syntax(std::string("queue:") + std::string(64, 'a')));
+}
+
+// Server frames: FIN, the opcode, RSV1 for compressed payloads, and the
+// length in 7, 16 or 64 bits (RFC 6455 5.2), never a mask.
+TEST(frame_header, lengths_at_each_boundary) {
+  auto bytes = [](const std::string& h) {
+    std::vector<int> out;
+    for (char c : h) out.push_back(static_cast<unsigned char>(c));
+    return out;
+  };
+  EXPECT_EQ(bytes(queuecast::frame_header(queuecast::websocket_text, 0)),
+            (std::vector<int>{0x81, 0}));
+  EXPECT_EQ(bytes(queuecast::frame_header(queuecast::websocket_text, 125)),
+            (std::vector<int>{0x81, 125}));
+  EXPECT_EQ(bytes(queuecast::frame_header(queuecast::websocket_text, 126)),
+            (std::vector<int>{0x81, 126, 0, 126}));
+  EXPECT_EQ(bytes(queuecast::frame_header(queuecast::websocket_text, 65535)),
+            (std::vector<int>{0x81, 126, 0xff, 0xff}));
+  EXPECT_EQ(bytes(queuecast::frame_header(queuecast::websocket_text, 65536)),
+            (std::vector<int>{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}));
+  EXPECT_EQ(bytes(queuecast::frame_header(queuecast::websocket_text, 300, true)),
+            (std::vector<int>{0xc1, 126, 1, 44}));
 }

@@ -1,0 +1,183 @@
+// The layer under a session's websocket::stream through which every byte
+// the connection sends passes, in order: Beast's own writes (the upgrade
+// response, pongs, keep-alive pings, close frames) and the session's
+// frames. The session's writer drains it with flush(): everything waiting
+// goes out in one gathered write (up to max_gather buffers), and a frame's
+// payload is the shared, immutable bytes every subscriber of its topic gets
+// (only the few header bytes are per connection). Beast writes a message
+// as one write of its own, and copies nothing shared; this layer is what
+// lets many frames share one system call.
+//
+// Beast's writes are copied here and reported written at once; at most
+// max_control_bytes may wait (a client that sends pings and never reads
+// gets its connection failed instead of growing this without bound).
+// Beast's teardown after a close handshake waits until what is queued has
+// been written.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket/teardown.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace queuecast {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+// A frame's payload as subscribers share it.
+using shared_bytes = std::shared_ptr<const std::string>;
+
+inline constexpr std::uint8_t websocket_text = 0x1;  // RFC 6455 opcode
+
+// The header of an unmasked (server to client) WebSocket frame with FIN
+// set: 2 to 10 bytes. rsv1: the payload is compressed (permessage-deflate).
+std::string frame_header(std::uint8_t opcode, std::size_t payload_bytes, bool rsv1 = false);
+
+template <class Next>
+class outbound_stream {
+ public:
+  using executor_type = typename Next::executor_type;
+  using next_layer_type = Next;
+
+  static constexpr std::size_t max_gather = 64;  // buffers per write (IOV_MAX is 1024)
+  static constexpr std::size_t max_control_bytes = 64 * 1024;
+
+  template <class Arg>
+  explicit outbound_stream(Arg&& arg) : next_(std::forward<Arg>(arg)) {}
+
+  executor_type get_executor() noexcept { return next_.get_executor(); }
+  Next& next_layer() noexcept { return next_; }
+  const Next& next_layer() const noexcept { return next_; }
+
+  // Who to tell when Beast queued bytes or asked for a teardown.
+  void on_output(std::function<void()> notify) { notify_ = std::move(notify); }
+
+  template <class Buffers, class Token>
+  auto async_read_some(const Buffers& buffers, Token&& token) {
+    return next_.async_read_some(buffers, std::forward<Token>(token));
+  }
+
+  template <class Buffers, class Token>
+  auto async_write_some(const Buffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(beast::error_code, std::size_t)>(
+        [this](auto handler, const Buffers& bytes) {
+          std::size_t size = asio::buffer_size(bytes);
+          beast::error_code ec;
+          if (control_bytes_ + size > max_control_bytes) {
+            ec = asio::error::no_buffer_space;
+            size = 0;
+          } else {
+            std::string copy(size, '\0');
+            asio::buffer_copy(asio::buffer(copy), bytes);
+            control_bytes_ += size;
+            queue_.push_back({nullptr, std::move(copy), true});
+            if (notify_) notify_();
+          }
+          auto executor = asio::get_associated_executor(handler, get_executor());
+          asio::post(executor, [handler = std::move(handler), ec, size]() mutable {
+            std::move(handler)(ec, size);
+          });
+        },
+        token, buffers);
+  }
+
+  // The session's frame: a header of its own and the shared payload.
+  void push_frame(std::string header, shared_bytes payload) {
+    queue_.push_back({nullptr, std::move(header), false});
+    queue_.push_back({std::move(payload), {}, false});
+  }
+  bool has_output() const { return !queue_.empty() || teardown_.has_value(); }
+  std::size_t queued_buffers() const { return queue_.size(); }
+
+  // Writes everything queued, gathering up to max_gather buffers per write;
+  // then a teardown Beast asked for. Only the session's writer calls this,
+  // so there is never more than one write in flight.
+  asio::awaitable<beast::error_code> flush(std::size_t& bytes_written, std::size_t& writes) {
+    flushing_ = true;
+    beast::error_code failure;
+    while (!queue_.empty()) {
+      std::vector<asio::const_buffer> gather;
+      std::size_t taken = std::min(queue_.size(), max_gather);
+      gather.reserve(taken);
+      for (std::size_t i = 0; i < taken; ++i) {
+        const chunk& c = queue_[i];
+        gather.push_back(c.shared ? asio::buffer(*c.shared) : asio::buffer(c.owned));
+      }
+      auto [ec, bytes] =
+          co_await asio::async_write(next_, gather, asio::as_tuple(asio::use_awaitable));
+      bytes_written += bytes;
+      ++writes;
+      for (std::size_t i = 0; i < taken; ++i) {
+        if (queue_.front().control) control_bytes_ -= queue_.front().owned.size();
+        queue_.pop_front();
+      }
+      if (ec) {
+        failure = ec;
+        break;
+      }
+    }
+    flushing_ = false;
+    finish_teardown();
+    co_return failure;
+  }
+
+  // The writer is gone (the session ended): a teardown asked for later is
+  // done at once, without waiting for a flush nobody will run.
+  void writer_gone() {
+    writer_gone_ = true;
+    if (!flushing_) finish_teardown();
+  }
+
+  template <class Handler>
+  void request_teardown(beast::role_type role, Handler&& handler) {
+    teardown_role_ = role;
+    teardown_.emplace(std::forward<Handler>(handler));
+    if (writer_gone_ && !flushing_) {
+      finish_teardown();
+    } else if (notify_) {
+      notify_();
+    }
+  }
+
+ private:
+  struct chunk {
+    shared_bytes shared;  // a frame's payload, or null: then `owned`
+    std::string owned;    // a header, or a copy of Beast's bytes
+    bool control;         // Beast's: counts against max_control_bytes
+  };
+
+  void finish_teardown() {
+    if (!teardown_) return;
+    auto handler = std::move(*teardown_);
+    teardown_.reset();
+    using beast::websocket::async_teardown;
+    async_teardown(
+        teardown_role_, next_,
+        [handler = std::move(handler)](beast::error_code ec) mutable { std::move(handler)(ec); });
+  }
+
+  Next next_;
+  std::deque<chunk> queue_;
+  std::size_t control_bytes_ = 0;
+  std::function<void()> notify_;
+  std::optional<asio::any_completion_handler<void(beast::error_code)>> teardown_;
+  beast::role_type teardown_role_ = beast::role_type::server;
+  bool flushing_ = false;
+  bool writer_gone_ = false;
+};
+
+// Beast's close handshake ends here (found by argument-dependent lookup).
+template <class Next, class Handler>
+void async_teardown(beast::role_type role, outbound_stream<Next>& stream, Handler&& handler) {
+  stream.request_teardown(role, std::forward<Handler>(handler));
+}
+
+}  // namespace queuecast
