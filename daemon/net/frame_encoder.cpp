@@ -7,14 +7,6 @@
 
 namespace queuecast {
 
-namespace {
-
-frame queue_update_frame(const json::object& doc) {
-  return make_frame({{"type", "queue_update"}, {"data", doc}});
-}
-
-}  // namespace
-
 std::string utc_now_stamp() {
   std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};
@@ -39,13 +31,14 @@ frame frame_encoder::cached(const std::string& key, const std::function<frame()>
 
 frame frame_encoder::queue_update(const std::string& topic) {
   return cached("queue_update|" + topic,
-                [&] { return queue_update_frame(*state_.document(topic)); });
+                [&] { return queue_update_frame(*state_.document_text(topic)); });
 }
 
 frame frame_encoder::fresh_snapshot(const std::string& topic) {
   std::int64_t seq = state_.topic_seq(topic);
-  return cached("snapshot|" + topic + '|' + std::to_string(seq) + "|-",
-                [&] { return snapshot_frame(topic, seq, std::nullopt, *state_.document(topic)); });
+  return cached("snapshot|" + topic + '|' + std::to_string(seq) + "|-", [&] {
+    return snapshot_frame(topic, seq, std::nullopt, *state_.document_text(topic));
+  });
 }
 
 std::optional<frame> frame_encoder::resumed_delta(const std::string& topic, std::int64_t position,
@@ -62,12 +55,17 @@ std::optional<frame> frame_encoder::resumed_snapshot(const std::string& topic,
   std::int64_t seq = state_.topic_seq(topic);
   if (seq <= position) return std::nullopt;
   return cached("snapshot|" + topic + '|' + std::to_string(seq) + '|' + std::to_string(position),
-                [&] { return snapshot_frame(topic, seq, position, *state_.document(topic)); });
+                [&] { return snapshot_frame(topic, seq, position, *state_.document_text(topic)); });
 }
 
 const json::object& frame_encoder::update_frames::document() {
   if (!document_) document_ = state_.document(update_.topic);
   return *document_;
+}
+
+const std::string& frame_encoder::update_frames::document_text() {
+  if (!document_text_) document_text_ = state_.document_text(update_.topic);
+  return *document_text_;
 }
 
 frame frame_encoder::update_frames::delta() {
@@ -77,12 +75,12 @@ frame frame_encoder::update_frames::delta() {
 
 frame frame_encoder::update_frames::snapshot() {
   if (!snapshot_)
-    snapshot_ = snapshot_frame(update_.topic, update_.seq, update_.prev_seq, document());
+    snapshot_ = snapshot_frame(update_.topic, update_.seq, update_.prev_seq, document_text());
   return snapshot_;
 }
 
 frame frame_encoder::update_frames::queue_update() {
-  if (!queue_update_) queue_update_ = queue_update_frame(document());
+  if (!queue_update_) queue_update_ = queue_update_frame(document_text());
   return queue_update_;
 }
 

@@ -81,6 +81,12 @@ frame subscribed_frame(const std::string& topic, sub_mode mode, std::int64_t seq
                        const std::string& reason = {});
 frame snapshot_frame(const std::string& topic, std::int64_t seq,
                      std::optional<std::int64_t> prev_seq, const json::object& data);
+// snapshot_frame with `data` given serialised (store::document_text): the
+// same bytes, without serialising the document again.
+frame snapshot_frame(const std::string& topic, std::int64_t seq,
+                     std::optional<std::int64_t> prev_seq, std::string_view data);
+// The compat endpoint's whole-queue frame: {"type":"queue_update","data":...}.
+frame queue_update_frame(std::string_view data);
 frame delta_frame(const std::string& topic, std::int64_t seq, std::int64_t prev_seq,
                   const json::array& ops);
 frame error_frame(const std::string& code, const std::string& message,
