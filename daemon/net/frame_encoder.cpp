@@ -2,10 +2,24 @@
 
 #include <chrono>
 #include <ctime>
+#include <stdexcept>
 
 #include "hub_limits.hpp"
 
 namespace queuecast {
+
+namespace {
+
+// Writes the topic's document into a frame being built; the encoder is asked
+// only for topics that exist.
+data_writer document_of(const store& state, const std::string& topic) {
+  return [&state, &topic](std::string& out) {
+    if (!state.append_document_text(topic, out))
+      throw std::logic_error("a frame for a topic without a document: " + topic);
+  };
+}
+
+}  // namespace
 
 std::string utc_now_stamp() {
   std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -31,13 +45,13 @@ frame frame_encoder::cached(const std::string& key, const std::function<frame()>
 
 frame frame_encoder::queue_update(const std::string& topic) {
   return cached("queue_update|" + topic,
-                [&] { return queue_update_frame(*state_.document_text(topic)); });
+                [&] { return queue_update_frame(document_of(state_, topic)); });
 }
 
 frame frame_encoder::fresh_snapshot(const std::string& topic) {
   std::int64_t seq = state_.topic_seq(topic);
   return cached("snapshot|" + topic + '|' + std::to_string(seq) + "|-", [&] {
-    return snapshot_frame(topic, seq, std::nullopt, *state_.document_text(topic));
+    return snapshot_frame(topic, seq, std::nullopt, document_of(state_, topic));
   });
 }
 
@@ -55,17 +69,12 @@ std::optional<frame> frame_encoder::resumed_snapshot(const std::string& topic,
   std::int64_t seq = state_.topic_seq(topic);
   if (seq <= position) return std::nullopt;
   return cached("snapshot|" + topic + '|' + std::to_string(seq) + '|' + std::to_string(position),
-                [&] { return snapshot_frame(topic, seq, position, *state_.document_text(topic)); });
+                [&] { return snapshot_frame(topic, seq, position, document_of(state_, topic)); });
 }
 
 const json::object& frame_encoder::update_frames::document() {
   if (!document_) document_ = state_.document(update_.topic);
   return *document_;
-}
-
-const std::string& frame_encoder::update_frames::document_text() {
-  if (!document_text_) document_text_ = state_.document_text(update_.topic);
-  return *document_text_;
 }
 
 frame frame_encoder::update_frames::delta() {
@@ -75,12 +84,13 @@ frame frame_encoder::update_frames::delta() {
 
 frame frame_encoder::update_frames::snapshot() {
   if (!snapshot_)
-    snapshot_ = snapshot_frame(update_.topic, update_.seq, update_.prev_seq, document_text());
+    snapshot_ = snapshot_frame(update_.topic, update_.seq, update_.prev_seq,
+                               document_of(state_, update_.topic));
   return snapshot_;
 }
 
 frame frame_encoder::update_frames::queue_update() {
-  if (!queue_update_) queue_update_ = queue_update_frame(document_text());
+  if (!queue_update_) queue_update_ = queue_update_frame(document_of(state_, update_.topic));
   return queue_update_;
 }
 

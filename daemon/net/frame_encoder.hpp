@@ -3,8 +3,10 @@
 // subscribe (fresh snapshots, resumes, compat queue_update) are kept while
 // the state stays at one seq, so a flood of identical subscribes costs one
 // encoding; frames of an update are encoded on first use during its fan-out.
-// Whole-state frames wrap store::document_text(), which re-serialises only
-// the rows that changed since it was last asked.
+// Whole-state frames have the document written straight into them by
+// store::append_document_text(), which re-serialises only the rows that
+// changed since it was last asked: once per update and format, whatever the
+// number of subscribers.
 #pragma once
 
 #include <functional>
@@ -56,14 +58,11 @@ class frame_encoder {
 
    private:
     const json::object& document();  // for job events' workflow
-    // Made once per update, whatever the number of subscribers and formats.
-    const std::string& document_text();
 
     const store& state_;
     const topic_update& update_;
     const std::function<std::string()>& event_stamp_;
     std::optional<json::object> document_;
-    std::optional<std::string> document_text_;
     frame delta_, snapshot_, queue_update_;
     std::optional<std::vector<frame>> events_;
   };

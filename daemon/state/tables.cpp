@@ -22,9 +22,12 @@ const std::string& text_of(const json::object& doc, std::string& text) {
   return text;
 }
 
+// What may follow a list in its document and frame: `,"total":N,"paused":false}}`.
+constexpr std::size_t room_after_list = 64;
+
 // "[a,b,...]" appended to out, with room made once.
 void append_joined(const std::vector<const std::string*>& texts, std::string& out) {
-  std::size_t size = out.size() + 2 + texts.size();
+  std::size_t size = out.size() + 2 + texts.size() + room_after_list;
   for (const std::string* t : texts) size += t->size();
   out.reserve(size);
   out += '[';

@@ -77,7 +77,9 @@ class tables {
   json::array workflow_list() const;
   // The same lists serialised, appended to `out`: byte for byte
   // json::serialize(phase_list(order)) (and workflow_list()), made of the
-  // rows' cached texts.
+  // rows' cached texts. `out` is grown once, with room for a few more bytes
+  // (the rest of a document and of its frame) so that a megabyte of text is
+  // not copied again for its closing brace.
   void append_phase_list(const phase_order& order, std::string& out) const;
   void append_workflow_list(std::string& out) const;
   // One row's cached text.

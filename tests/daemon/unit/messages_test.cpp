@@ -42,3 +42,16 @@ TEST(messages, topic_syntax) {
   EXPECT_FALSE(valid_topic_syntax("queue:"));
   EXPECT_FALSE(valid_topic_syntax(std::string("queue:") + std::string(64, 'a')));
 }
+
+// Frames whose data is written as text (store::append_document_text) are the
+// bytes of the same frame built with the document as a json::object.
+TEST(messages, frames_with_data_written_as_text_are_the_same_bytes) {
+  json::object doc{{"phases", json::array{json::object{{"id", 1}, {"title", "a \"quoted\" é"}}}},
+                   {"total", 1},
+                   {"paused", false}};
+  data_writer text = [&](std::string& out) { out += json::serialize(doc); };
+  EXPECT_EQ(*snapshot_frame("queue:q", 7, std::nullopt, text),
+            *snapshot_frame("queue:q", 7, std::nullopt, doc));
+  EXPECT_EQ(*snapshot_frame("queue:q\"x", 7, 5, text), *snapshot_frame("queue:q\"x", 7, 5, doc));
+  EXPECT_EQ(*queue_update_frame(text), *make_frame({{"type", "queue_update"}, {"data", doc}}));
+}
