@@ -13,8 +13,14 @@
 // frame and fold every frame's bytes into a digest, so two builds given the
 // same arguments can be checked to send byte-identical frames.
 //
+// Also the memory the store's document cache takes: sizeof a phase row, and
+// the heap bytes per phase that making the queue's document once leaves
+// behind (0 in a build without the cache).
+//
 // Usage: snapshot_cost [phases...]   (default 50 500 5000)
 // Prints one line per size: phases=N commits=C store_us=... digest=...
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -95,6 +101,19 @@ struct kind {
   std::vector<sub_format> formats;
 };
 
+// Heap bytes the store's document cache takes for `topic` (0 in a build
+// without one): the heap in use before and after the document is made once.
+template <class Store>
+std::size_t cache_bytes(const Store& state, const std::string& topic) {
+  if constexpr (requires { state.document_text(topic); }) {
+    std::size_t before = mallinfo2().uordblks;
+    { auto text = state.document_text(topic); }  // discarded: what stays is the cache
+    return mallinfo2().uordblks - before;
+  } else {
+    return 0;
+  }
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -116,6 +135,7 @@ void run(std::int64_t phases) {
   state.install(std::move(built));
 
   const std::string topic = "queue:bench";
+  std::size_t cached = cache_bytes(state, topic);
   std::vector<kind> kinds = {{"delta", {sub_format::delta}},
                              {"snapshot", {sub_format::snapshot}},
                              {"compat", {sub_format::queue_update}},
@@ -177,6 +197,8 @@ void run(std::int64_t phases) {
               median(store_us));
   for (std::size_t k = 0; k < kinds.size(); ++k)
     std::printf(" %s_us=%.2f", kinds[k].name, median(hub_us[k]));
+  std::printf(" row_bytes=%zu cache_bytes_per_phase=%zu", sizeof(tables::phase_row),
+              cached / static_cast<std::size_t>(phases));
   std::printf(" snapshot_bytes=%zu frames=%zu digest=%016llx\n",
               sinks[1].front()->latest ? sinks[1].front()->latest->size() : 0, frames,
               static_cast<unsigned long long>(digest));

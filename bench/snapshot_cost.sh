@@ -72,6 +72,8 @@ for key, m in med.items():
     for f in fields:
         m[f] = statistics.median(float(r[f]) for r in m["rows"])
     m["bytes"] = m["rows"][0]["snapshot_bytes"]
+    m["row"] = m["rows"][0]["row_bytes"]
+    m["cache"] = max(int(r["cache_bytes_per_phase"]) for r in m["rows"])
     m["digests"] = {r["digest"] for r in m["rows"]}
 if old_rev:
     for (b, n), m in med.items():
@@ -100,6 +102,13 @@ for b in builds:
         m = med[(b, n)]
         cells = " | ".join(f"{m[f]:.1f} (×{m[f] / max(base[f], 1e-9):.1f})" for f in fields)
         print(f"| {label[b]} | {n} | {m['bytes']} | {cells} |")
+print()
+for b in builds:
+    sizes = sorted(n for (bb, n) in med if bb == b)
+    m = med[(b, sizes[-1])]
+    print(f"Memory, {label[b]}: a phase row (`tables::phase_row`) is {m['row']} bytes; "
+          + (f"the cached text adds {m['cache']} heap bytes per phase ({sizes[-1]} phases) "
+             "once the queue's document has been made." if m["cache"] else "no cached text."))
 print()
 if old_rev:
     print("Frames: " + ("every frame of both builds byte-identical (same digest at every size)."
