@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <stdexcept>
 
 #include "hub_limits.hpp"
 
@@ -9,8 +10,13 @@ namespace queuecast {
 
 namespace {
 
-frame queue_update_frame(const json::object& doc) {
-  return make_frame({{"type", "queue_update"}, {"data", doc}});
+// Writes the topic's document into a frame being built; the encoder is asked
+// only for topics that exist.
+data_writer document_of(const store& state, const std::string& topic) {
+  return [&state, &topic](std::string& out) {
+    if (!state.append_document_text(topic, out))
+      throw std::logic_error("a frame for a topic without a document: " + topic);
+  };
 }
 
 }  // namespace
@@ -39,13 +45,14 @@ frame frame_encoder::cached(const std::string& key, const std::function<frame()>
 
 frame frame_encoder::queue_update(const std::string& topic) {
   return cached("queue_update|" + topic,
-                [&] { return queue_update_frame(*state_.document(topic)); });
+                [&] { return queue_update_frame(document_of(state_, topic)); });
 }
 
 frame frame_encoder::fresh_snapshot(const std::string& topic) {
   std::int64_t seq = state_.topic_seq(topic);
-  return cached("snapshot|" + topic + '|' + std::to_string(seq) + "|-",
-                [&] { return snapshot_frame(topic, seq, std::nullopt, *state_.document(topic)); });
+  return cached("snapshot|" + topic + '|' + std::to_string(seq) + "|-", [&] {
+    return snapshot_frame(topic, seq, std::nullopt, document_of(state_, topic));
+  });
 }
 
 std::optional<frame> frame_encoder::resumed_delta(const std::string& topic, std::int64_t position,
@@ -62,7 +69,7 @@ std::optional<frame> frame_encoder::resumed_snapshot(const std::string& topic,
   std::int64_t seq = state_.topic_seq(topic);
   if (seq <= position) return std::nullopt;
   return cached("snapshot|" + topic + '|' + std::to_string(seq) + '|' + std::to_string(position),
-                [&] { return snapshot_frame(topic, seq, position, *state_.document(topic)); });
+                [&] { return snapshot_frame(topic, seq, position, document_of(state_, topic)); });
 }
 
 const json::object& frame_encoder::update_frames::document() {
@@ -77,12 +84,13 @@ frame frame_encoder::update_frames::delta() {
 
 frame frame_encoder::update_frames::snapshot() {
   if (!snapshot_)
-    snapshot_ = snapshot_frame(update_.topic, update_.seq, update_.prev_seq, document());
+    snapshot_ = snapshot_frame(update_.topic, update_.seq, update_.prev_seq,
+                               document_of(state_, update_.topic));
   return snapshot_;
 }
 
 frame frame_encoder::update_frames::queue_update() {
-  if (!queue_update_) queue_update_ = queue_update_frame(document());
+  if (!queue_update_) queue_update_ = queue_update_frame(document_of(state_, update_.topic));
   return queue_update_;
 }
 

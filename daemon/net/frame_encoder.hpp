@@ -3,6 +3,10 @@
 // subscribe (fresh snapshots, resumes, compat queue_update) are kept while
 // the state stays at one seq, so a flood of identical subscribes costs one
 // encoding; frames of an update are encoded on first use during its fan-out.
+// Whole-state frames have the document written straight into them by
+// store::append_document_text(), which re-serialises only the rows that
+// changed since it was last asked: once per update and format, whatever the
+// number of subscribers.
 #pragma once
 
 #include <functional>
@@ -53,7 +57,7 @@ class frame_encoder {
     const std::vector<frame>& job_events();
 
    private:
-    const json::object& document();
+    const json::object& document();  // for job events' workflow
 
     const store& state_;
     const topic_update& update_;

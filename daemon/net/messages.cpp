@@ -137,6 +137,31 @@ frame snapshot_frame(const std::string& topic, std::int64_t seq,
   return make_frame(m);
 }
 
+namespace {
+
+// make_frame of `head` with a last member "data" whose JSON text is written.
+frame with_data(const json::object& head, const data_writer& write_data) {
+  std::string text = json::serialize(head);
+  text.pop_back();  // the closing brace; head is never empty
+  text += ",\"data\":";
+  write_data(text);
+  text += '}';
+  return std::make_shared<const std::string>(std::move(text));
+}
+
+}  // namespace
+
+frame snapshot_frame(const std::string& topic, std::int64_t seq,
+                     std::optional<std::int64_t> prev_seq, const data_writer& write_data) {
+  json::object m{{"type", "snapshot"}, {"topic", topic}, {"seq", seq}};
+  if (prev_seq) m["prev_seq"] = *prev_seq;
+  return with_data(m, write_data);
+}
+
+frame queue_update_frame(const data_writer& write_data) {
+  return with_data({{"type", "queue_update"}}, write_data);
+}
+
 frame delta_frame(const std::string& topic, std::int64_t seq, std::int64_t prev_seq,
                   const json::array& ops) {
   return make_frame(

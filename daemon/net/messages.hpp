@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,6 +82,14 @@ frame subscribed_frame(const std::string& topic, sub_mode mode, std::int64_t seq
                        const std::string& reason = {});
 frame snapshot_frame(const std::string& topic, std::int64_t seq,
                      std::optional<std::int64_t> prev_seq, const json::object& data);
+// snapshot_frame and the compat endpoint's {"type":"queue_update","data":...}
+// with `data` written as JSON text by write_data (store::append_document_text)
+// straight into the frame: the same bytes as with a json::object, without
+// one in between or a copy of the text.
+using data_writer = std::function<void(std::string&)>;
+frame snapshot_frame(const std::string& topic, std::int64_t seq,
+                     std::optional<std::int64_t> prev_seq, const data_writer& write_data);
+frame queue_update_frame(const data_writer& write_data);
 frame delta_frame(const std::string& topic, std::int64_t seq, std::int64_t prev_seq,
                   const json::array& ops);
 frame error_frame(const std::string& code, const std::string& message,

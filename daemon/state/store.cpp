@@ -331,6 +331,46 @@ std::optional<json::object> store::document(std::string_view topic) const {
   throw std::logic_error("topic without a document: " + std::string(topic));
 }
 
+std::optional<std::string> store::document_text(std::string_view topic) const {
+  std::string out;
+  if (!append_document_text(topic, out)) return std::nullopt;
+  return out;
+}
+
+bool store::append_document_text(std::string_view topic, std::string& out) const {
+  if (!has_topic(topic)) return false;
+  // The members in document()'s order; their names need no escaping.
+  if (topic == workflows_topic) {
+    out += "{\"workflows\":";
+    tables_.append_workflow_list(out);
+    out += ",\"total\":" + std::to_string(tables_.workflows().size()) + "}";
+    return true;
+  }
+  if (auto id = workflow_of_topic(topic)) {
+    const tables::workflow_row* workflow = tables_.find_workflow(*id);
+    out += "{\"workflow\":";
+    out += workflow ? tables_.text(*workflow) : std::string("null");
+    out += ",\"phases\":";
+    if (const tables::phase_order* phases = tables_.phases_of_workflow(*id)) {
+      tables_.append_phase_list(*phases, out);
+    } else {
+      out += "[]";
+    }
+    out += '}';
+    return true;
+  }
+  if (auto name = queue_of_topic(topic)) {
+    if (const tables::queue_row* queue = tables_.find_queue(*name)) {
+      out += "{\"phases\":";
+      tables_.append_phase_list(queue->phases, out);
+      out += ",\"total\":" + std::to_string(queue->phases.size());
+      out += queue->paused ? ",\"paused\":true}" : ",\"paused\":false}";
+      return true;
+    }
+  }
+  throw std::logic_error("topic without a document: " + std::string(topic));
+}
+
 std::optional<resume_plan> store::resume(std::string_view topic, std::int64_t since) const {
   auto it = topics_.find(topic);
   if (it == topics_.end() || since < it->second.floor || since > seq_) return std::nullopt;

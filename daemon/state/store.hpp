@@ -112,6 +112,13 @@ class store {
   bool has_topic(std::string_view topic) const;
   std::int64_t topic_seq(std::string_view topic) const;
   std::optional<json::object> document(std::string_view topic) const;
+  // json::serialize(*document(topic)), byte for byte, joined from the rows'
+  // cached texts (tables.hpp): what a commit costs here grows with what it
+  // changed, plus one copy of the document's bytes. append_document_text
+  // writes it at the end of `out` (a frame being built) and returns false,
+  // writing nothing, when the topic does not exist.
+  std::optional<std::string> document_text(std::string_view topic) const;
+  bool append_document_text(std::string_view topic, std::string& out) const;
   std::optional<resume_plan> resume(std::string_view topic, std::int64_t since) const;
   // Ops that take a client from its state at some seq to the current state,
   // given every history row since then: each touched row is sent as it is

@@ -16,6 +16,28 @@ std::optional<std::int64_t> workflow_of(const json::object& phase) {
   return w->to_number<std::int64_t>();
 }
 
+// The row's text, serialised now if it is not yet.
+const std::string& text_of(const json::object& doc, std::string& text) {
+  if (text.empty()) text = json::serialize(doc);  // never empty once made: "{...}"
+  return text;
+}
+
+// What may follow a list in its document and frame: `,"total":N,"paused":false}}`.
+constexpr std::size_t room_after_list = 64;
+
+// "[a,b,...]" appended to out, with room made once.
+void append_joined(const std::vector<const std::string*>& texts, std::string& out) {
+  std::size_t size = out.size() + 2 + texts.size() + room_after_list;
+  for (const std::string* t : texts) size += t->size();
+  out.reserve(size);
+  out += '[';
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (i) out += ',';
+    out += *texts[i];
+  }
+  out += ']';
+}
+
 }  // namespace
 
 const tables::queue_row* tables::find_queue(std::string_view name) const {
@@ -116,6 +138,7 @@ void tables::put_workflow(json::object workflow) {
   auto [it, inserted] = workflows_.try_emplace(id);
   if (!inserted) workflow_order_.erase(it->second.key);
   it->second.doc = std::move(workflow);
+  it->second.text.clear();  // the row is reused: its text is of the old doc
   it->second.key = key;
   workflow_order_.insert(std::move(key));
 }
@@ -145,6 +168,34 @@ json::array tables::workflow_list() const {
   out.reserve(workflow_order_.size());
   for (const workflow_sort_key& key : workflow_order_) out.push_back(workflows_.at(key.id).doc);
   return out;
+}
+
+const std::string& tables::text(const phase_row& row) const {
+  return text_of(row.doc, row.text);
+}
+
+const std::string& tables::text(const workflow_row& row) const {
+  return text_of(row.doc, row.text);
+}
+
+void tables::append_phase_list(const phase_order& order, std::string& out) const {
+  std::vector<const std::string*> texts;
+  texts.reserve(order.size());
+  for (const phase_sort_key& key : order) {
+    const phase_row& row = phases_.at(key.id);
+    texts.push_back(&text(row));
+  }
+  append_joined(texts, out);
+}
+
+void tables::append_workflow_list(std::string& out) const {
+  std::vector<const std::string*> texts;
+  texts.reserve(workflow_order_.size());
+  for (const workflow_sort_key& key : workflow_order_) {
+    const workflow_row& row = workflows_.at(key.id);
+    texts.push_back(&text(row));
+  }
+  append_joined(texts, out);
 }
 
 }  // namespace queuecast

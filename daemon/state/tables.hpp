@@ -5,6 +5,11 @@
 // step (a phase whose status or priority changes is moved, not re-sorted
 // later), and nothing outlives its row: an index entry that becomes empty
 // is removed, so creating and deleting rows leaves the size where it was.
+//
+// Each phase and workflow row also keeps its document text (its doc
+// serialised), made on first use: a document is then the rows' texts joined,
+// and a change of one phase serialises that phase again, not its queue. A
+// write replaces the text with the doc, never leaves an old one.
 #pragma once
 
 #include <boost/json.hpp>
@@ -31,6 +36,7 @@ class tables {
     std::string queue;
     std::optional<std::int64_t> workflow;  // the phase's workflow_id (the workflow may be gone)
     phase_sort_key key;
+    mutable std::string text;  // json::serialize(doc), or empty until first asked for
   };
   struct queue_row {
     bool paused = false;
@@ -39,6 +45,7 @@ class tables {
   struct workflow_row {
     json::object doc;
     workflow_sort_key key;
+    mutable std::string text;  // as phase_row's
   };
 
   // Queues. put_queue creates the queue or sets its flag; drop_queue removes
@@ -68,6 +75,16 @@ class tables {
   // Document lists: the phases of one order, the workflows, in display order.
   json::array phase_list(const phase_order& order) const;
   json::array workflow_list() const;
+  // The same lists serialised, appended to `out`: byte for byte
+  // json::serialize(phase_list(order)) (and workflow_list()), made of the
+  // rows' cached texts. `out` is grown once, with room for a few more bytes
+  // (the rest of a document and of its frame) so that a megabyte of text is
+  // not copied again for its closing brace.
+  void append_phase_list(const phase_order& order, std::string& out) const;
+  void append_workflow_list(std::string& out) const;
+  // One row's cached text.
+  const std::string& text(const phase_row& row) const;
+  const std::string& text(const workflow_row& row) const;
 
   std::size_t phase_count() const { return phases_.size(); }
   std::size_t workflow_index_count() const { return workflow_phases_.size(); }

@@ -281,6 +281,35 @@ TEST_F(hub_test, a_snapshot_subscriber_gets_the_newest_state_as_latest) {
   EXPECT_EQ(a.got[0].message.at("data").at("phases").as_array()[0].at("priority").as_int64(), 7);
 }
 
+// The whole-state frames (written from the store's cached texts) are encoded
+// once per update and format, shared by every subscriber, and are the bytes
+// the same frames have when built from the document object.
+TEST_F(hub_test, whole_state_frames_are_shared_and_the_bytes_of_the_document) {
+  load_sample(state);
+  recording_sink c, d;
+  fanout.subscribe(&a, "queue:q", sub_format::snapshot, std::nullopt);
+  fanout.subscribe(&b, "queue:q", sub_format::snapshot, std::nullopt);
+  fanout.subscribe(&c, "queue:q", sub_format::queue_update, std::nullopt);
+  fanout.subscribe(&d, "queue:q", sub_format::queue_update, std::nullopt);
+  json::object doc = *state.document("queue:q");
+  EXPECT_EQ(*a.got.back().raw, *snapshot_frame("queue:q", 10, std::nullopt, doc));
+  EXPECT_EQ(*c.got.back().raw, *make_frame({{"type", "queue_update"}, {"data", doc}}));
+  a.take(), b.take(), c.take(), d.take();
+  // Rows cached by the frames above, then changed: a new phase, one moved.
+  commit({row(11, "phase", "INSERT", "9", phase(9, "q", "running", 5)),
+          row(12, "phase", "UPDATE", "1", json::object{{"id", 1}, {"status", "failed"}})});
+  doc = *state.document("queue:q");
+  ASSERT_EQ(a.types(), (types{"snapshot"}));
+  ASSERT_EQ(b.types(), (types{"snapshot"}));
+  ASSERT_EQ(c.types(), (types{"queue_update"}));
+  ASSERT_EQ(d.types(), (types{"queue_update"}));
+  EXPECT_EQ(a.got[0].raw, b.got[0].raw) << "one encoding for both";
+  EXPECT_EQ(c.got[0].raw, d.got[0].raw) << "one encoding for both";
+  EXPECT_EQ(*a.got[0].raw, *snapshot_frame("queue:q", 12, 10, doc));
+  EXPECT_EQ(*c.got[0].raw, *make_frame({{"type", "queue_update"}, {"data", doc}}));
+  EXPECT_EQ(doc.at("phases").as_array()[0].at("id").as_int64(), 9) << "running first";
+}
+
 TEST_F(hub_test, a_reset_reaches_delta_subscribers_as_a_snapshot) {
   load_sample(state);
   fanout.subscribe(&a, "queue:q", sub_format::delta, std::nullopt);

@@ -64,4 +64,16 @@ TEST(frame_header, lengths_at_each_boundary) {
             (std::vector<int>{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}));
   EXPECT_EQ(bytes(queuecast::frame_header(queuecast::websocket_text, 300, true)),
             (std::vector<int>{0xc1, 126, 1, 44}));
+
+// Frames whose data is written as text (store::append_document_text) are the
+// bytes of the same frame built with the document as a json::object.
+TEST(messages, frames_with_data_written_as_text_are_the_same_bytes) {
+  json::object doc{{"phases", json::array{json::object{{"id", 1}, {"title", "a \"quoted\" é"}}}},
+                   {"total", 1},
+                   {"paused", false}};
+  data_writer text = [&](std::string& out) { out += json::serialize(doc); };
+  EXPECT_EQ(*snapshot_frame("queue:q", 7, std::nullopt, text),
+            *snapshot_frame("queue:q", 7, std::nullopt, doc));
+  EXPECT_EQ(*snapshot_frame("queue:q\"x", 7, 5, text), *snapshot_frame("queue:q\"x", 7, 5, doc));
+  EXPECT_EQ(*queue_update_frame(text), *make_frame({{"type", "queue_update"}, {"data", doc}}));
 }
