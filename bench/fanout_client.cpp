@@ -227,10 +227,24 @@ class generator {
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return fail(c);
       if (n < 0) return;
       std::int64_t received = now_us();
-      if (c.st == state::open) c.wire_bytes += static_cast<std::uint64_t>(n);
-      c.in.append(scratch_, static_cast<std::size_t>(n));
-      if (c.st == state::handshake && !on_handshake(c)) return;
-      parse(c, received);
+      std::string_view data(scratch_, static_cast<std::size_t>(n));
+      if (c.st == state::handshake) {
+        c.in.append(data);
+        if (!on_handshake(c)) return;
+        data = {};  // the frames that came with the 101 are in c.in
+      } else {
+        c.wire_bytes += data.size();
+      }
+      // Whole frames are parsed in place in the read buffer; only a partial
+      // one is copied, into c.in, until the rest arrives.
+      if (c.in.empty()) {
+        std::size_t used = parse(c, data, received);
+        if (c.st == state::open) c.in.assign(data.substr(used));
+      } else {
+        c.in.append(data);
+        std::size_t used = parse(c, c.in, received);
+        if (c.st == state::open) c.in.erase(0, used);
+      }
       if (static_cast<std::size_t>(n) < sizeof scratch_) return;
     }
   }
@@ -253,10 +267,11 @@ class generator {
     return true;
   }
 
-  void parse(client& c, std::int64_t received) {
+  // Handles the complete frames at the front of `in`; returns the bytes used.
+  std::size_t parse(client& c, std::string_view in, std::int64_t received) {
     std::size_t pos = 0;
     while (c.st == state::open) {
-      std::string_view b(c.in.data() + pos, c.in.size() - pos);
+      std::string_view b = in.substr(pos);
       if (b.size() < 2) break;
       auto b0 = static_cast<unsigned char>(b[0]), b1 = static_cast<unsigned char>(b[1]);
       std::uint64_t len = b1 & 0x7f;
@@ -279,26 +294,33 @@ class generator {
       pos += header + len;
       int opcode = b0 & 0x0f;
       if (opcode == 9) {  // ping: answer, as a browser does
-        if (!send_all(c, client_frame(10, payload))) return fail(c);
+        if (!send_all(c, client_frame(10, payload))) {
+          fail(c);
+          break;
+        }
       } else if (opcode == 8) {
         if (payload.size() >= 2)
           c.close_code = (static_cast<unsigned char>(payload[0]) << 8) |
                          static_cast<unsigned char>(payload[1]);
-        return fail(c);
+        fail(c);
+        break;
       } else if (opcode == 0 || opcode == 1 || opcode == 2) {
         c.payload_bytes += len;
-        c.msg.append(payload);
-        if (b0 & 0x80) {
-          on_message(c, received);
-          c.msg.clear();
+        if ((b0 & 0x80) && c.msg.empty()) {
+          on_message(c, payload, received);  // unfragmented: no copy
+        } else {
+          c.msg.append(payload);
+          if (b0 & 0x80) {
+            on_message(c, c.msg, received);
+            c.msg.clear();
+          }
         }
       }
     }
-    if (c.st == state::open) c.in.erase(0, pos);
+    return pos;
   }
 
-  void on_message(client& c, std::int64_t received) {
-    std::string_view m(c.msg);
+  void on_message(client& c, std::string_view m, std::int64_t received) {
     if (!c.ready && m.find("\"phases\"") != std::string_view::npos) {
       c.ready = true;
       --pending_;

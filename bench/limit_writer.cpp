@@ -114,7 +114,7 @@ class writer {
   void run(std::chrono::steady_clock::time_point deadline) {
     epoll_event events[1024];
     while (!stop && std::chrono::steady_clock::now() < deadline) {
-      int n = epoll_wait(ep_, events, 1024, 200);
+      int n = epoll_wait(ep_, events, 1024, rang_ ? 0 : 200);
       for (int i = 0; i < n; ++i) {
         std::uint64_t tag = events[i].data.u64;
         if (tag == kListener) {
@@ -128,6 +128,7 @@ class writer {
           if (connections_[tag] && (events[i].events & EPOLLOUT)) on_writable(*connections_[tag]);
         }
       }
+      if (rang_) serve_doorbell();
     }
   }
 
@@ -176,21 +177,33 @@ class writer {
     return ok;
   }
 
-  // Every notification waiting is one doorbell: one read, one frame.
+  // The doorbell: notifications for our queue since the last frame. They are
+  // served once per loop turn (one read, one frame for however many came), so
+  // writes to slow clients interleave with new frames.
   void on_doorbell() {
     if (!PQconsumeInput(db_)) {
       std::fprintf(stderr, "limit_writer: %s", PQerrorMessage(db_));
       stop = 1;
       return;
     }
-    bool rang = false;
+    collect();
+  }
+
+  void collect() {
     while (PGnotify* n = PQnotifies(db_)) {
-      rang = rang || queue_ == n->extra;
+      rang_ = rang_ || queue_ == n->extra;
       PQfreemem(n);
     }
-    if (!rang || !refresh()) return;
+  }
+
+  void serve_doorbell() {
+    rang_ = false;
+    if (!refresh()) return;
     for (auto& c : connections_)
       if (c && c->open && !c->want_out) start_frame(*c);
+    // Notifications libpq read together with the query's result are queued
+    // inside libpq: the socket will not become readable for them.
+    collect();
   }
 
   void start_frame(connection& c) {
@@ -274,6 +287,7 @@ class writer {
   frame_ptr latest_;
   std::uint64_t version_ = 0, deliveries_ = 0, writes_ = 0, partial_ = 0;
   std::size_t open_ = 0;
+  bool rang_ = false;  // a notification for our queue awaits its frame
 };
 
 }  // namespace
