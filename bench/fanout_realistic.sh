@@ -40,7 +40,7 @@ rss_cap_kb=$((4 * 1024 * 1024))  # a server above 4 GiB resident is killed (a ru
 [ -x "$build/queuecastd" ] || { echo "no $build/queuecastd: build it first" >&2; exit 1; }
 # The generator and the limit writer are not built by `make`: build them here.
 # A build tree configured before they were added does not know them yet.
-cmake --build "$build" --target help | grep -q fanout_client || cmake -S "$root" -B "$build" >/dev/null
+cmake --build "$build" --target help 2>/dev/null | grep -c fanout_client >/dev/null || cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" -j1 --target fanout_client limit_writer >/dev/null
 relay_dir="$here/baseline_relay"
 if [ ! -d "$relay_dir/node_modules" ]; then

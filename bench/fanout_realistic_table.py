@@ -30,6 +30,8 @@ def ms(us):
 
 def kib(b):
     b = float(b)
+    if b < 1024:
+        return f"{b:.0f} B"
     return f"{b / 1024:.0f} KiB" if b < 10 * 1024 * 1024 else f"{b / 1024 / 1024:.0f} MiB"
 
 
@@ -83,6 +85,12 @@ def main():
         "(`bench/baseline_relay/trigger.sql`, installed only for their rows) and re-read "
         "`queuecast.snapshot(q)` once per notification (the limit writer once per batch of notifications); "
         "their snapshot is `jsonb` text, a little larger than queuecastd's document.",
+        "",
+        "Every `UPDATE` writes the same row (the marker phase). In delta mode the daemon merges the rows of "
+        "one batch of history per topic (`daemon/state/store.hpp`), so when it falls behind and reads several "
+        "commits at once, the intermediate states of that row are never sent: *updates no client saw* above "
+        "0 in delta mode means the daemon batched, not that a change's effect was lost (every client still "
+        "ends on the last update).",
         "",
     ] + HEADER
     out += [row(r) for r in latency]
