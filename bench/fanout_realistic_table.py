@@ -86,6 +86,12 @@ def main():
         "`queuecast.snapshot(q)` once per notification (the limit writer once per batch of notifications); "
         "their snapshot is `jsonb` text, a little larger than queuecastd's document.",
         "",
+        "`fanout_client` reads every socket as fast as one thread can (no JSON parse, no copy of whole "
+        "frames). The conflating servers' latency depends on that: with slower readers the kernel's socket "
+        "buffers fill with stale snapshots that conflation in user space never sees (issue 11), so a slower "
+        "client (bench/ws_loadgen's Boost.Beast clients, say) sees far higher figures from the same server. "
+        "The machine is shared: repeat a run before trusting a difference of less than 2x.",
+        "",
         "Every `UPDATE` writes the same row (the marker phase). In delta mode the daemon merges the rows of "
         "one batch of history per topic (`daemon/state/store.hpp`), so when it falls behind and reads several "
         "commits at once, the intermediate states of that row are never sent: *updates no client saw* above "
