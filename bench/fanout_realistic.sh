@@ -62,7 +62,7 @@ stop_server() {
     kill -9 "$proc_pid" "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
-  server_pid= proc_pid= watchdog_pid=
+  server_pid='' proc_pid='' watchdog_pid=''
 }
 cleanup() {
   stop_server
