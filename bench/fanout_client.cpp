@@ -26,6 +26,9 @@
 // Usage: fanout_client PORT PATH MODE CONNINFO QUEUE CLIENTS RATE SECONDS [DRAIN_SECONDS]
 //   PATH  /ws, /api/v1/ws/queue?queue=q, or any path of the relay/limit writer
 //   MODE  snapshot | delta (send a subscribe to queue:QUEUE) | none (no subscribe)
+// FANOUT_CLIENT_PARSE=1: parse every message with Boost.JSON, as a real
+// client does, before looking at it. Slower readers: the server's socket
+// buffers fill, and that changes what conflating servers deliver.
 // Prints one line of key=value pairs. Loopback only; every wait is bounded.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -38,6 +41,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -128,6 +132,7 @@ struct options {
   int port = 0;
   std::string path, mode, conninfo, queue;
   int clients = 0, rate = 0, seconds = 0, drain = 15;
+  bool parse = false;  // FANOUT_CLIENT_PARSE=1
 };
 
 class generator {
@@ -178,6 +183,7 @@ class generator {
   int connected() const { return connected_; }
   int failed() const { return failed_; }
   std::size_t last_message_bytes() const { return last_message_bytes_; }
+  std::uint64_t bad_json() const { return bad_json_; }
 
  private:
   void start(client& c) {
@@ -321,6 +327,11 @@ class generator {
   }
 
   void on_message(client& c, std::string_view m, std::int64_t received) {
+    if (o_.parse) {
+      boost::system::error_code ec;
+      boost::json::value doc = boost::json::parse(m, ec);
+      if (ec) ++bad_json_;
+    }
     if (!c.ready && m.find("\"phases\"") != std::string_view::npos) {
       c.ready = true;
       --pending_;
@@ -337,7 +348,7 @@ class generator {
   std::vector<client> clients_;
   int ep_ = -1;
   int pending_ = 0, connected_ = 0, failed_ = 0;
-  std::uint64_t messages_ = 0;
+  std::uint64_t messages_ = 0, bad_json_ = 0;
   std::size_t last_message_bytes_ = 0;
   std::string subscribe_, request_;
   char scratch_[256 * 1024];
@@ -363,6 +374,8 @@ int main(int argc, char** argv) {
   o.rate = std::atoi(argv[7]);
   o.seconds = std::atoi(argv[8]);
   if (argc > 9) o.drain = std::atoi(argv[9]);
+  const char* parse = std::getenv("FANOUT_CLIENT_PARSE");
+  o.parse = parse && std::strcmp(parse, "1") == 0;
   if (o.clients < 1 || o.rate < 1 || o.seconds < 1 || o.clients > 100000 || o.rate > 10000) {
     std::fprintf(stderr, "fanout_client: bad arguments\n");
     return 2;
@@ -480,7 +493,7 @@ int main(int argc, char** argv) {
       "failed_updates=%d delivered=%llu expected=%llu delivered_per_s=%.0f p50_us=%lld p99_us=%lld "
       "max_us=%lld never_seen=%zu never_reached=%zu final_ok=%d msg_bytes=%zu "
       "wire_bytes_per_client=%.0f "
-      "payload_bytes_per_client=%.0f unknown=%llu gen_cpu_s=%.2f\n",
+      "payload_bytes_per_client=%.0f unknown=%llu gen_cpu_s=%.2f parse=%d bad_json=%llu\n",
       o.clients, gen->connected(), gen->failed(), open, closes.empty() ? "none" : closes.c_str(),
       o.rate, o.seconds, updates, failed_updates, static_cast<unsigned long long>(delivered),
       static_cast<unsigned long long>(updates) * static_cast<unsigned long long>(o.clients),
@@ -488,7 +501,7 @@ int main(int argc, char** argv) {
       static_cast<long long>(p99), static_cast<long long>(max), never_seen, never_reached, final_ok,
       gen->last_message_bytes(), static_cast<double>(wire) / o.clients,
       static_cast<double>(payload) / o.clients, static_cast<unsigned long long>(unknown),
-      cpu(after) - cpu(before));
+      cpu(after) - cpu(before), o.parse ? 1 : 0, static_cast<unsigned long long>(gen->bad_json()));
   std::fflush(stdout);
   // The process exits without closing 10 000 sockets one by one.
   std::_Exit(gen->failed() ? 1 : 0);

@@ -19,7 +19,8 @@
 # Usage: bench/fanout_realistic.sh [CLIENTS_LIST] [PHASES_LIST] [RATE] [SECONDS] [SERVERS] [SAT_RATE] [SAT_SECONDS]
 #   defaults: "1000" "50 500" 50 10 "qd-compat qd-snapshot qd-delta relay limit" 200 5
 #   SAT_RATE 0 skips the saturation run. QUEUECAST_SECTION names the
-#   RESULTS.md section (default fanout-realistic).
+#   RESULTS.md section (default fanout-realistic). FANOUT_CLIENT_PARSE=1:
+#   the clients parse every message (bench/fanout_client.cpp).
 # Quick run: bench/fanout_realistic.sh 1000 50 50 10   (a few minutes)
 # Loopback only; every process is bounded by `timeout` or a deadline.
 set -euo pipefail

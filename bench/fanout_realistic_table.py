@@ -99,6 +99,12 @@ def main():
         "ends on the last update).",
         "",
     ] + HEADER
+    if any(r.get("parse") == "1" for r in runs):
+        out[-2:-2] = [
+            "**In this run every client parses every message with Boost.JSON** (`FANOUT_CLIENT_PARSE=1`): "
+            "slower readers, as real clients are.",
+            "",
+        ]
     out += [row(r) for r in latency]
 
     def find(rows, server, c, p):
