@@ -78,21 +78,22 @@ struct client {
   std::vector<std::pair<std::int64_t, std::int64_t>> receipts;  // (sent, received)
 };
 
-// The marker time in a message: the first "title" whose value is t<digits>.
-// Only the marker phase has such a title, and a message carries at most one
-// state of it, so the scan stops there (it is near the front of a snapshot:
-// the marker is the queue's oldest phase).
-std::int64_t marker_time(std::string_view m) {
+// The marker times in a message, in order: every "title" whose value is
+// t<digits>. Only the marker phase has such titles; a snapshot carries one,
+// a delta one per upsert of the marker, and one delta can carry several (a
+// batch of commits read together: one op per change). Scanning the whole
+// message is one pass over it.
+template <class Found>
+void marker_times(std::string_view m, Found&& found) {
   std::size_t at = 0;
   while ((at = m.find("\"title\"", at)) != std::string_view::npos) {
     at += 7;
     std::size_t i = at;
     while (i < m.size() && (m[i] == ' ' || m[i] == ':')) ++i;  // jsonb text has ": "
     if (i + 2 < m.size() && m[i] == '"' && m[i + 1] == 't' && m[i + 2] >= '0' && m[i + 2] <= '9') {
-      return std::strtoll(m.data() + i + 2, nullptr, 10);
+      found(std::strtoll(m.data() + i + 2, nullptr, 10));
     }
   }
-  return 0;
 }
 
 // A client frame: FIN, opcode, masked payload (RFC 6455 requires the mask;
@@ -336,12 +337,13 @@ class generator {
       c.ready = true;
       --pending_;
     }
-    std::int64_t sent = marker_time(m);
-    if (sent <= c.newest) return;  // the initial state, or a state seen before
-    c.newest = sent;
-    c.receipts.emplace_back(sent, received);
-    last_message_bytes_ = m.size();
-    ++messages_;
+    marker_times(m, [&](std::int64_t sent) {
+      if (sent <= c.newest) return;  // the initial state, or a state seen before
+      c.newest = sent;
+      c.receipts.emplace_back(sent, received);
+      last_message_bytes_ = m.size();
+      ++messages_;
+    });
   }
 
   options o_;

@@ -92,11 +92,9 @@ def main():
         "client (bench/ws_loadgen's Boost.Beast clients, say) sees far higher figures from the same server. "
         "The machine is shared: repeat a run before trusting a difference of less than 2x.",
         "",
-        "Every `UPDATE` writes the same row (the marker phase). In delta mode the daemon merges the rows of "
-        "one batch of history per topic (`daemon/state/store.hpp`), so when it falls behind and reads several "
-        "commits at once, the intermediate states of that row are never sent: *updates no client saw* above "
-        "0 in delta mode means the daemon batched, not that a change's effect was lost (every client still "
-        "ends on the last update).",
+        "Every `UPDATE` writes the same row (the marker phase). A delta that carries several commits (read "
+        "in one batch) has one upsert per commit, and each counts as a receipt; in snapshot modes a message "
+        "reflects exactly one update.",
         "",
     ] + HEADER
     if any(r.get("parse") == "1" for r in runs):
