@@ -78,20 +78,26 @@ struct client {
   std::vector<std::pair<std::int64_t, std::int64_t>> receipts;  // (sent, received)
 };
 
-// The marker times in a message, in order: every "title" whose value is
-// t<digits>. Only the marker phase has such titles; a snapshot carries one,
-// a delta one per upsert of the marker, and one delta can carry several (a
-// batch of commits read together: one op per change). Scanning the whole
-// message is one pass over it.
+// The marker times in a message, in order: "title"s whose value is
+// t<digits>. Only the marker phase has such titles. A delta carries one per
+// upsert of the marker, and one delta can carry several (a batch of commits
+// read together: one op per change), so a delta is scanned to its end. A
+// snapshot carries exactly one, near its front (the marker is the oldest
+// phase): the scan stops there, which keeps the generator's cost per 16 KB
+// message small (a full scan made it the bottleneck at 1 000 clients).
 template <class Found>
 void marker_times(std::string_view m, Found&& found) {
-  std::size_t at = 0;
-  while ((at = m.find("\"title\"", at)) != std::string_view::npos) {
-    at += 7;
-    std::size_t i = at;
-    while (i < m.size() && (m[i] == ' ' || m[i] == ':')) ++i;  // jsonb text has ": "
-    if (i + 2 < m.size() && m[i] == '"' && m[i + 1] == 't' && m[i + 2] >= '0' && m[i + 2] <= '9') {
-      found(std::strtoll(m.data() + i + 2, nullptr, 10));
+  bool all = m.substr(0, 32).find("\"delta\"") != std::string_view::npos;
+  static constexpr std::string_view needle = "\"title\"";
+  const char* p = m.data();
+  const char* end = m.data() + m.size();
+  while (const void* hit =
+             memmem(p, static_cast<std::size_t>(end - p), needle.data(), needle.size())) {
+    p = static_cast<const char*>(hit) + needle.size();
+    while (p < end && (*p == ' ' || *p == ':')) ++p;  // jsonb text has ": "
+    if (end - p > 2 && p[0] == '"' && p[1] == 't' && p[2] >= '0' && p[2] <= '9') {
+      found(std::strtoll(p + 2, nullptr, 10));
+      if (!all) return;
     }
   }
 }
