@@ -25,7 +25,7 @@ NAMES = {
 
 def ms(us):
     us = int(us)
-    return "n/a" if us < 0 else f"{us / 1000:.1f} ms" if us < 10_000_000 else f"{us / 1e6:.1f} s"
+    return "n/a" if us < 0 else f"{us / 1000:.1f} ms" if us < 1_000_000 else f"{us / 1e6:.2f} s"
 
 
 def kib(b):
@@ -37,7 +37,7 @@ def kib(b):
 
 def row(r):
     if "p50_us" not in r:
-        return f"| {NAMES.get(r['server'], r['server'])} | {r['clients']} | {r['phases']} | — | no result ({r['status']}) |" + " |" * 10
+        return f"| {NAMES.get(r['server'], r['server'])} | {r['clients']} | {r['phases']} | — | no result ({r['status']}) |" + " |" * 11
     updates = int(r["updates"])
     return (
         f"| {NAMES.get(r['server'], r['server'])} | {r['clients']} | {r['phases']} | {kib(r['msg_bytes'])} | "
@@ -46,15 +46,15 @@ def row(r):
         f"{r['never_seen']} / {updates} (unreached {r['never_reached']}) | "
         f"{r['final_ok']} / {r['clients']} | {kib(r['wire_bytes_per_client'])} | "
         f"{r['server_cpu_s']} s | {int(r['server_hwm_kb']) / 1024:.0f} MiB | "
-        f"{r['connected']}/{r['clients']}, closes {r['closes']}, {r['status']} |"
+        f"{r['gen_cpu_s']} s | {r['connected']}/{r['clients']}, closes {r['closes']}, {r['status']} |"
     )
 
 
 HEADER = [
     "| server, endpoint / mode | clients | phases | msg size | p50 | p99 | max | delivered / expected | "
     "delivered/s | updates no client saw (nor passed) | clients ending on the last update | "
-    "bytes per client | server CPU | peak RSS | connected, closes, status |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "bytes per client | server CPU | peak RSS | generator CPU | connected, closes, status |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 
 
@@ -66,11 +66,14 @@ def main():
     latency = [r for r in runs if r["kind"] == "latency"]
     saturation = [r for r in runs if r["kind"] == "saturation"]
 
+    parse = any(r.get("parse") == "1" for r in runs)
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("QUEUECAST_SECTION", "FANOUT_CLIENT_PARSE") if os.environ.get(k))
     out = [
-        "## Fan-out at realistic message sizes (issue 11)",
+        f"## Fan-out at realistic message sizes (issue 11): {clients} clients, {phases} phases"
+        + (", clients parsing JSON" if parse else ""),
         "",
         f"Measured {datetime.date.today().isoformat()} on {platform.node()} ({os.cpu_count()} cores) by "
-        f"`bench/fanout_realistic.sh \"{clients}\" \"{phases}\" {rate} {seconds} \"{servers}\" {sat_rate} {sat_seconds}`: "
+        f"`{env + ' ' if env else ''}bench/fanout_realistic.sh \"{clients}\" \"{phases}\" {rate} {seconds} \"{servers}\" {sat_rate} {sat_seconds}`: "
         f"N WebSocket clients of `bench/fanout_client` (raw epoll, one thread) on one queue of P phases, "
         f"{rate} single-row `UPDATE`s per second for {seconds} s (`synchronous_commit=off`); server, generator "
         "and PostgreSQL share the same cores. Latency is from just before each `UPDATE` to each client's receipt "
@@ -79,7 +82,9 @@ def main():
         "legitimate as long as every client ends on the last update. \"Updates no client saw\": no client "
         "received that state; \"nor passed\": no client received it or any later state. Bytes per client are "
         "TCP payload after the upgrade (frame headers included). Server CPU is utime+stime over the "
-        "generator's run (connecting included); peak RSS is VmHWM of a server started fresh for the row.",
+        "generator's run (connecting included); peak RSS is VmHWM of a server started fresh for the row. "
+        "Generator CPU is fanout_client's own over the UPDATEs and the drain: near the run's length, the "
+        "clients, not the server, were the bottleneck.",
         "",
         "The baseline relay and the limit writer are driven by a PL/pgSQL trigger on `queuecast.phases` "
         "(`bench/baseline_relay/trigger.sql`, installed only for their rows) and re-read "
@@ -97,7 +102,7 @@ def main():
         "reflects exactly one update.",
         "",
     ] + HEADER
-    if any(r.get("parse") == "1" for r in runs):
+    if parse:
         out[-2:-2] = [
             "**In this run every client parses every message with Boost.JSON** (`FANOUT_CLIENT_PARSE=1`): "
             "slower readers, as real clients are.",
