@@ -64,6 +64,7 @@ TEST(frame_header, lengths_at_each_boundary) {
             (std::vector<int>{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}));
   EXPECT_EQ(bytes(queuecast::frame_header(queuecast::websocket_text, 300, true)),
             (std::vector<int>{0xc1, 126, 1, 44}));
+}
 
 // Frames whose data is written as text (store::append_document_text) are the
 // bytes of the same frame built with the document as a json::object.
