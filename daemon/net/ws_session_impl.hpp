@@ -119,6 +119,11 @@ asio::awaitable<void> ws_session<Stream>::run(http_request request) {
   ctx_.fanout.remove(this);
   wake_writer();
   credentials_timer_.cancel();
+  // Nobody reads this connection any more (the close handshake is done, or
+  // it failed): a write still waiting for the client to drain its socket
+  // would hold the connection open. Cut it.
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().close(ignored);
 }
 
 // Without a principal the connection has --auth-timeout to send one; with a
