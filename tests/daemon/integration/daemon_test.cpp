@@ -183,6 +183,10 @@ TEST_F(daemon_test, seq_chain_holds_under_concurrent_writers_and_bulk_updates) {
   sql_.exec("UPDATE queuecast.phases SET priority = priority + 1 WHERE queue = 'q0'");
   json::object expected = without_seq(sql_json(sql_, "SELECT queuecast.snapshot('q0')"));
   auto target = sql_.number("SELECT max(seq) FROM queuecast.changes WHERE topic = 'queue:q0'");
+  // Two 10 000-row statements: a sanitized daemon (tests/sanitize) on a
+  // busy machine took more than the default 5 s to read and send them.
+  // This test is about the chain, not about speed.
+  client.set_timeout(std::chrono::seconds(30));
   while (last < target) {
     auto message = client.read_json();
     ASSERT_TRUE(message) << "stream stopped at seq " << last << " before " << target;
