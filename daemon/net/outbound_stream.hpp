@@ -48,10 +48,9 @@ class outbound_stream {
   using next_layer_type = Next;
 
   static constexpr std::size_t max_gather = 64;  // buffers per write (IOV_MAX is 1024)
-  static constexpr std::size_t max_control_bytes = 64 * 1024;
+  static constexpr std::size_t max_control_bytes = std::size_t{64} * 1024;
 
-  template <class Arg>
-  explicit outbound_stream(Arg&& arg) : next_(std::forward<Arg>(arg)) {}
+  explicit outbound_stream(Next next) : next_(std::move(next)) {}
 
   executor_type get_executor() noexcept { return next_.get_executor(); }
   Next& next_layer() noexcept { return next_; }
