@@ -34,6 +34,15 @@ const std::string db = "queuecast_backpressure";
 constexpr int phases = 50;
 constexpr int commits = 400;
 
+// Queue `big`: `phases` phases of ~320 bytes, a 16 KB document.
+void create_big_queue(pg_session& sql) {
+  sql.exec("SELECT queuecast.create_queue('big')");
+  sql.exec(
+      "SELECT queuecast.enqueue('big', 'phase-' || i || '-' || repeat('y', 300)) "
+      "FROM generate_series(1, " +
+      std::to_string(phases) + ") AS i");
+}
+
 std::string marker_title(int n) {
   return "marker-" + std::to_string(n) + "-" + std::string(300, 'x');
 }
@@ -41,11 +50,7 @@ std::string marker_title(int n) {
 TEST(backpressure_test, a_stalled_snapshot_client_gets_the_newest_state_not_a_backlog) {
   create_database(db);
   pg_session sql(conninfo(db));
-  sql.exec("SELECT queuecast.create_queue('big')");
-  sql.exec(
-      "SELECT queuecast.enqueue('big', 'phase-' || i || '-' || repeat('y', 300)) "
-      "FROM generate_series(1, " +
-      std::to_string(phases) + ") AS i");
+  create_big_queue(sql);
   std::string first_id = sql.value("SELECT min(id) FROM queuecast.phases WHERE queue = 'big'");
   daemon_process daemon(db);
 
@@ -98,11 +103,7 @@ TEST(backpressure_test, frames_that_wait_leave_in_few_writes_and_in_order) {
   const std::string database = "queuecast_gather";
   create_database(database);
   pg_session sql(conninfo(database));
-  sql.exec("SELECT queuecast.create_queue('big')");
-  sql.exec(
-      "SELECT queuecast.enqueue('big', 'phase-' || i || '-' || repeat('y', 300)) "
-      "FROM generate_series(1, " +
-      std::to_string(phases) + ") AS i");
+  create_big_queue(sql);
   daemon_process daemon(database);
   ws_client client(daemon.port());
   client.send_json({{"type", "subscribe"}, {"topic", "queue:big"}, {"mode", "delta"}});
@@ -145,10 +146,7 @@ TEST(backpressure_test, frames_that_wait_leave_in_few_writes_and_in_order) {
 TEST(backpressure_test, pings_during_large_writes_get_pongs_and_the_stream_stays_intact) {
   create_database("queuecast_pings");
   pg_session sql(conninfo("queuecast_pings"));
-  sql.exec("SELECT queuecast.create_queue('big')");
-  sql.exec(
-      "SELECT queuecast.enqueue('big', 'phase-' || i || '-' || repeat('y', 300)) "
-      "FROM generate_series(1, 50) AS i");
+  create_big_queue(sql);
   daemon_process daemon("queuecast_pings");
   ws_client client(daemon.port());
   client.send_json({{"type", "subscribe"}, {"topic", "queue:big"}, {"mode", "delta"}});
