@@ -150,20 +150,23 @@ TEST_F(commit_wait_test, a_commit_waiting_for_its_standby_holds_no_lock_and_is_v
   EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.phases WHERE title = 'waits for a "
                               "standby'"),
             1);
-  EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.commit_order_holder()"), 0)
-      << "the waiting commit still holds the commit-order lock";
 
   // (b) Another capturing writer commits meanwhile (local flush only, so it
   // does not wait for the missing standby itself), after the waiting one.
   pg_session other(qc_test::conninfo(db_name));
   other.exec("SET synchronous_commit = local");
-  other.exec("SET statement_timeout = '5s'");
+  // lock_timeout, not statement_timeout: a commit's own waits run after
+  // PostgreSQL has disabled the statement timeout.
+  other.exec("SET lock_timeout = '5s'");
   EXPECT_EQ(other.exec_sqlstate("SELECT queuecast.enqueue('w', 'commits meanwhile')"), "")
       << "another capturing writer could not commit while one waited for its standby";
   EXPECT_GT(seq_of("commits meanwhile"), seq_of("waits for a standby"));
 
   // (c) The waiting writer has not been told of its commit.
   EXPECT_TRUE(waiting.busy()) << "COMMIT returned before the standby confirmed";
+
+  EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.commit_order_holder()"), 0)
+      << "the waiting commit still holds the commit-order lock";
 
   // A cancel ends the wait as it does for any commit waiting for a standby:
   // the commit stands, with a warning.
