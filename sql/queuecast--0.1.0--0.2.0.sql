@@ -121,13 +121,15 @@ $$;
 -- once the commit is visible, so its holder is always inside COMMIT (or at
 -- the end of an autocommitted statement): held_at_most is measured from the
 -- start of that statement, an upper bound of the time it has held the lock.
--- SECURITY DEFINER: pg_stat_activity shows another role's query_start and
--- wait event only to pg_read_all_stats; this returns those two facts about
--- the lock's holder and nothing else (no query text, no client address).
+-- SECURITY INVOKER: it shows what the caller may see anyway. pid, role and
+-- application_name of every backend are public in PostgreSQL; held_at_most
+-- and the wait event of another role's backend are null unless the caller
+-- has pg_read_all_stats (e.g. through pg_monitor). No queuecast role gains
+-- anything by it.
 CREATE FUNCTION queuecast.commit_order_holder()
 RETURNS TABLE (pid integer, role_name name, application_name text, held_at_most interval,
                wait_event_type text, wait_event text, waiters bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH commit_order AS (
         SELECT l.pid, l.granted
           FROM pg_locks l
