@@ -190,4 +190,28 @@ TEST_F(commit_path_test, a_commit_that_fails_leaves_no_history_and_no_notificati
   expect_one_transaction_and_its_doorbell();
 }
 
+// A new session loads the library at its first captured change. When that
+// happens inside nested savepoints, the buffer has seen no savepoint start:
+// it must still cut at the outer savepoint when that is rolled back.
+TEST_F(commit_path_test, the_library_loaded_inside_savepoints_still_honours_them) {
+  writer_->exec("SELECT queuecast.create_queue('c4')");
+  listener_->notifications(300ms, false);
+  mark_ = writer_->number("SELECT max(seq) FROM queuecast.changes");
+
+  pg_session fresh(qc_test::conninfo(db_name));
+  fresh.exec("BEGIN");
+  fresh.exec("SAVEPOINT outer_sp");
+  fresh.exec("SAVEPOINT inner_sp");
+  fresh.exec("INSERT INTO queuecast.phases (queue, title) VALUES ('c4', 'loaded here')");
+  fresh.exec("RELEASE SAVEPOINT inner_sp");
+  fresh.exec("INSERT INTO queuecast.phases (queue, title) VALUES ('c4', 'also dropped')");
+  fresh.exec("ROLLBACK TO SAVEPOINT outer_sp");
+  std::string kept =
+      fresh.value("INSERT INTO queuecast.phases (queue, title) VALUES ('c4', 'kept') RETURNING id");
+  fresh.exec("COMMIT");
+
+  EXPECT_EQ(history(), lines({"phase INSERT " + kept}));
+  expect_one_transaction_and_its_doorbell();
+}
+
 }  // namespace
