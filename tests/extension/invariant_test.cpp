@@ -7,6 +7,9 @@
 //   - every NOTIFY's range holds exactly its transaction's changes;
 //   - replaying the history from empty tables reproduces the final tables
 //     (TRUNCATE rows included: the replay fails without them).
+// It runs once per way writers commit: synchronous_commit off; on with
+// fsync on (the commit waits for a real flush, after the commit-order lock is
+// released); and on with SET CONSTRAINTS ALL IMMEDIATE in every transaction.
 // The seed is printed; rerun with QUEUECAST_TEST_SEED=<seed> to replay it.
 #include <gtest/gtest.h>
 
@@ -34,12 +37,55 @@ std::uint64_t test_seed() {
   return std::random_device{}();
 }
 
-void run_writer(int writer, std::uint64_t seed, std::atomic<int>& commits) {
+// How the writers commit.
+struct commit_mode {
+  const char* name;
+  const char* synchronous_commit;
+  bool fsync;               // for the cluster while the test runs
+  const char* after_begin;  // run first in every writer transaction
+};
+
+void run_writer(int writer, std::uint64_t seed, std::atomic<int>& commits,
+                const commit_mode& mode) {
   std::mt19937_64 rng(seed + writer);
   pg_session db(qc_test::conninfo(db_name));
+  db.exec(std::string("SET synchronous_commit = ") + mode.synchronous_commit);
   for (int t = 0; t < transactions_per_writer; ++t)
-    qc_test::run_transaction(db, rng, writer, commits);
+    qc_test::run_transaction(db, rng, writer, commits, mode.after_begin);
 }
+
+// Sets fsync for the cluster (a reload suffices) and restores it afterwards.
+class cluster_fsync {
+ public:
+  explicit cluster_fsync(bool on) {
+    pg_session admin(qc_test::conninfo("postgres"));
+    original_ = admin.value("SHOW fsync");
+    set(admin, on ? "on" : "off");
+  }
+  ~cluster_fsync() {
+    try {
+      pg_session admin(qc_test::conninfo("postgres"));
+      set(admin, original_);
+    } catch (...) {
+    }
+  }
+
+ private:
+  static void set(pg_session& admin, const std::string& value) {
+    admin.exec("ALTER SYSTEM SET fsync = " + value);
+    admin.exec("SELECT pg_reload_conf()");
+    // The reload is asynchronous: wait (bounded) until a new session sees it.
+    for (int i = 0; i < 100; ++i) {
+      pg_session probe(qc_test::conninfo("postgres"));
+      if (probe.value("SHOW fsync") == value) return;
+      std::this_thread::sleep_for(50ms);
+    }
+    throw std::runtime_error("fsync did not become " + value);
+  }
+  std::string original_;
+};
+
+class ordering_invariant : public ::testing::TestWithParam<commit_mode> {};
 
 const char* replay_sql = R"SQL(
 CREATE TEMP TABLE r_queues (LIKE queuecast.queues);
@@ -76,9 +122,12 @@ long long differences(pg_session& db, const std::string& table, const std::strin
                    " r EXCEPT SELECT to_jsonb(t) FROM queuecast." + table + " t)) d");
 }
 
-TEST(ordering_invariant, holds_under_random_concurrent_writers) {
+TEST_P(ordering_invariant, holds_under_random_concurrent_writers) {
+  const commit_mode& mode = GetParam();
   std::uint64_t seed = test_seed();
-  std::cout << "invariant_test seed=" << seed << " (QUEUECAST_TEST_SEED to replay)" << std::endl;
+  std::cout << "invariant_test mode=" << mode.name << " seed=" << seed
+            << " (QUEUECAST_TEST_SEED to replay)" << std::endl;
+  cluster_fsync fsync(mode.fsync);
   qc_test::create_database(db_name);
   pg_session setup(qc_test::conninfo(db_name));
   for (int q = 0; q < 3; ++q)
@@ -110,7 +159,7 @@ TEST(ordering_invariant, holds_under_random_concurrent_writers) {
   });
   std::vector<std::thread> writers;
   for (int w = 0; w < writer_count; ++w)
-    writers.emplace_back(run_writer, w, seed, std::ref(commits));
+    writers.emplace_back(run_writer, w, seed, std::ref(commits), std::cref(mode));
   for (auto& w : writers) w.join();
   writers_done = true;
   poller.join();
@@ -161,5 +210,13 @@ TEST(ordering_invariant, holds_under_random_concurrent_writers) {
   EXPECT_EQ(differences(db, "workflows", "r_workflows"), 0) << "replayed workflows differ";
   EXPECT_EQ(differences(db, "phases", "r_phases"), 0) << "replayed phases differ";
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    commit_modes, ordering_invariant,
+    ::testing::Values(commit_mode{"synchronous_commit_off", "off", false, ""},
+                      commit_mode{"synchronous_commit_on_fsync", "on", true, ""},
+                      commit_mode{"set_constraints_immediate", "on", true,
+                                  "SET CONSTRAINTS ALL IMMEDIATE"}),
+    [](const ::testing::TestParamInfo<commit_mode>& info) { return info.param.name; });
 
 }  // namespace
