@@ -80,10 +80,13 @@ inline std::string random_statement(std::mt19937_64& rng, int writer) {
 // Runs one random transaction; errors from the workload itself (illegal
 // transitions, serialization failures, deadlocks) just roll it back. A lost
 // connection throws (pg_session::exec).
+// immediate_constraints issues SET CONSTRAINTS ALL IMMEDIATE first, as ORMs
+// do: the capture's deferred triggers then fire at each statement's end.
 inline void run_transaction(pg_session& db, std::mt19937_64& rng, int writer,
-                            std::atomic<int>& commits) {
+                            std::atomic<int>& commits, bool immediate_constraints = false) {
   const char* isolation[] = {"READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"};
   db.exec(std::string("BEGIN ISOLATION LEVEL ") + isolation[rng() % 3]);
+  if (immediate_constraints) db.exec("SET CONSTRAINTS ALL IMMEDIATE");
   bool failed = false;
   int statements = 1 + static_cast<int>(rng() % 4);
   for (int s = 0; s < statements && !failed; ++s) {
