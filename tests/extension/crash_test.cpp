@@ -23,7 +23,8 @@
 //
 // Environment: PGHOST/PGPORT/PGUSER, PGCLUSTER_DATA, PGCLUSTER_LOG, PG_BINDIR
 // (tests/harness/pgcluster.sh), QUEUECASTD, QUEUECAST_TEST_SEED,
-// QUEUECAST_CRASH_WRITER_SYNC (default on).
+// QUEUECAST_CRASH_WRITER_SYNC (default on), QUEUECAST_CRASH_ALLOW_GOING_BACK
+// (default 0, see the daemon check), QUEUECAST_PRELOAD.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/shm.h>
@@ -414,7 +415,14 @@ void crash_and_check(crash_kind kind) {
   EXPECT_EQ(qc_test::replay_differences(*db, "workflows", "r_workflows"), 0)
       << "replayed workflows differ";
 
-  // The daemon: every subscriber reaches the database's state (bounded).
+  // The daemon: every subscriber reaches the database's state (bounded),
+  // each on an unbroken seq chain or after an explicit fresh start. A fresh
+  // start at a smaller seq than the subscriber had means the daemon served a
+  // change the crash then lost: with synchronous_commit = on the current
+  // extension never does (a change is visible only once flushed), so that is
+  // a failure unless QUEUECAST_CRASH_ALLOW_GOING_BACK=1 (for a capture that
+  // documents this exposure, or writers at synchronous_commit = off).
+  const bool allow_going_back = env_or("QUEUECAST_CRASH_ALLOW_GOING_BACK", "0") == "1";
   std::map<std::string, qc_chaos::json::object> expected;
   for (int w = 0; w < writer_count; ++w) {
     expected["queue:" + queue_of(w)] = qc_chaos::topic_state::canonical_of(
@@ -441,16 +449,29 @@ void crash_and_check(crash_kind kind) {
   std::promise<std::vector<std::string>> collected;
   boost::asio::post(ioc, [&] {
     std::vector<std::string> problems;
-    long stale = 0;
+    long stale = 0, deltas = 0, resumed = 0, fresh = 0, went_back = 0;
     for (auto& s : subs) {
-      problems.insert(problems.end(), s->violations().begin(), s->violations().end());
+      for (const std::string& v : s->violations()) {
+        if (allow_going_back && v.find("fresh snapshot went back") != std::string::npos) {
+          went_back++;
+        } else {
+          problems.push_back(v);
+        }
+      }
       if (!(s->has_state() && s->canonical_state() == expected[s->options().topic]))
         problems.push_back(s->describe() + ": differs from queuecast.snapshot() (last seq " +
                            std::to_string(s->last_seq()) + ")");
       stale += s->counts().stale;
+      deltas += s->counts().deltas;
+      resumed += s->counts().resumed;
+      fresh += s->counts().fresh_snapshots;
       s->stop();
     }
+    std::cout << "daemon subscribers: deltas=" << deltas << " resumed=" << resumed
+              << " fresh_snapshots=" << fresh << " (of them going back: " << went_back
+              << ") stale_notices=" << stale << std::endl;
     if (stale == 0) problems.push_back("no subscriber was told that the stream went stale");
+    if (deltas == 0) problems.push_back("no subscriber received a delta");
     collected.set_value(problems);
   });
   auto problems = collected.get_future().get();
