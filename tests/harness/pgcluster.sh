@@ -147,8 +147,8 @@ pgcluster_start_standby() {
     echo "unix_socket_directories = '$dir'"
     echo "hot_standby = on"
   } | _pgcluster_as_owner tee -a "$dir/data/postgresql.auto.conf" >/dev/null
-  local attempt
-  for attempt in 1 2 3 4 5; do
+  local _
+  for _ in 1 2 3 4 5; do
     STANDBY_PORT=$(_pgcluster_free_port)
     if _pgcluster_as_owner "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
       -o "-p $STANDBY_PORT" -w -t 60 start >/dev/null 2>&1; then
@@ -167,8 +167,8 @@ pgcluster_start_standby() {
 # Waits (at most 30 s) until the primary sees the standby streaming, in the
 # sync state given ('async' by default, 'sync' once it is synchronous).
 _pgcluster_wait_streaming() {
-  local want="${1:-async}" i
-  for i in $(seq 300); do
+  local want="${1:-async}" _
+  for _ in $(seq 300); do
     [ "$(psql -X -qAt -d postgres -c "SELECT sync_state FROM pg_stat_replication
           WHERE application_name = '$STANDBY_NAME' AND state = 'streaming'")" = "$want" ] &&
       return 0
