@@ -199,9 +199,16 @@ pgcluster_stop_standby() {
     _pgcluster_as_owner "$PG_BINDIR/pg_ctl" -D "$STANDBY_DIR/data" -m immediate -w stop \
       >/dev/null 2>&1 || true
   fi
+  # The slot would keep the primary's WAL forever. Its walsender may take a
+  # moment to notice that the standby is gone; until then it is active and
+  # cannot be dropped.
   if [ -n "${PGCLUSTER_DIR:-}" ] && [ -f "$PGCLUSTER_DIR/data/postmaster.pid" ]; then
-    psql -X -q -d postgres -c "SELECT pg_drop_replication_slot('$STANDBY_NAME')" \
-      >/dev/null 2>&1 || true
+    local _
+    for _ in $(seq 50); do
+      psql -X -q -d postgres -c "SELECT pg_drop_replication_slot('$STANDBY_NAME')" \
+        >/dev/null 2>&1 && break
+      sleep 0.1
+    done
   fi
   rm -rf "$STANDBY_DIR"
   STANDBY_DIR=
