@@ -10,6 +10,8 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::size_t catch_up_batch = 5000;
+// A commit-order holder this old is logged as stalled (feed::check_commit_order).
+constexpr double commit_order_stall_seconds = 5;
 // Resumes waiting for a history read; more are told to start fresh. Each
 // connection has at most one that counts (hub::replay_wanted).
 constexpr std::size_t max_queued_replays = 10000;
@@ -129,6 +131,7 @@ asio::awaitable<void> feed::connect_and_follow() {
   log(log_level::info, "db_connected", {{"seq", std::to_string(state_.seq())}});
   co_await bring_up_to_date();
   co_await check_capture();
+  co_await check_commit_order();
   shared_.with([&](hub& clients, store&) {
     ready_ = true;
     reason_.clear();
@@ -206,7 +209,10 @@ asio::awaitable<void> feed::follow() {
       co_await catch_up();
     }
     // After the delivery, not before it; on a timer, not only when idle.
-    if (std::chrono::steady_clock::now() >= next_capture_check_) co_await check_capture();
+    if (std::chrono::steady_clock::now() >= next_capture_check_) {
+      co_await check_capture();
+      co_await check_commit_order();
+    }
   }
 }
 
@@ -252,6 +258,30 @@ asio::awaitable<void> feed::probe() {
   if (!judgement.follows()) diverge(judgement, state_.seq());
   co_await link_.probe_listener();
   retry_.succeeded();
+}
+
+// The commit-order lock is held for microseconds per commit; a holder that
+// stays (a commit waiting on a lock of its own, say) holds up every
+// capturing writer, so it is a metric and, past a few seconds, a warning.
+asio::awaitable<void> feed::check_commit_order() {
+  commit_order_report report = co_await history_.commit_order_holder();
+  auto& m = process_metrics();
+  m.commit_order_held_seconds = !report.known ? -1.0 : report.held ? report.held_seconds : 0.0;
+  m.commit_order_waiters = report.waiters;
+  bool stalled = report.held && (report.held_seconds >= commit_order_stall_seconds ||
+                                 (report.held_seconds < 0 && report.waiters > 0));
+  if (!stalled) {
+    stalled_holder_.clear();
+    co_return;
+  }
+  if (report.holder == stalled_holder_) co_return;  // said once per holder
+  stalled_holder_ = report.holder;
+  log(log_level::warn, "commit_order_stalled",
+      {{"holder", report.holder},
+       {"held_s", report.held_seconds < 0 ? "unknown" : std::to_string(report.held_seconds)},
+       {"waiters", std::to_string(report.waiters)},
+       {"meaning", "capturing commits wait until the holder's commit ends"},
+       {"hint", "SELECT * FROM queuecast.commit_order_holder(); see docs/capture.md"}});
 }
 
 asio::awaitable<void> feed::check_capture() {

@@ -58,6 +58,7 @@ class feed {
   asio::awaitable<void> catch_up();
   asio::awaitable<void> probe();
   asio::awaitable<void> check_capture();
+  asio::awaitable<void> check_commit_order();
   asio::awaitable<void> serve_one_replay();
   asio::awaitable<std::optional<json::array>> replay(const replay_request& request);
   void deliver(const std::vector<change_row>& rows);
@@ -76,9 +77,10 @@ class feed {
   std::string capture_problem_;  // why capture_status() says changes are not recorded
   std::deque<replay_request> replays_;
   std::chrono::steady_clock::time_point next_capture_check_{};
-  asio::steady_timer wake_;    // cancelled to wake the listen loop for replays
-  std::string reload_reason_;  // set: the next connection reloads everything
-  std::string history_id_;     // the history our state follows
+  std::string stalled_holder_;  // the commit-order holder last logged as stalled
+  asio::steady_timer wake_;     // cancelled to wake the listen loop for replays
+  std::string reload_reason_;   // set: the next connection reloads everything
+  std::string history_id_;      // the history our state follows
   backoff retry_;
 };
 

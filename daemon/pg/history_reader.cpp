@@ -305,6 +305,33 @@ asio::awaitable<capture_report> history_reader::capture_status() {
   co_return report;
 }
 
+// A holder that stays means every capturing commit of the database waits
+// (docs/capture.md, "When the lock is held, and by whom"). Like
+// capture_status(): unknown rather than fatal when it cannot be asked.
+asio::awaitable<commit_order_report> history_reader::commit_order_holder() {
+  commit_order_report report;
+  try {
+    pg_result exists = co_await conn_.query(
+        "SELECT to_regprocedure('queuecast.commit_order_holder()') IS NOT NULL");
+    if (std::string_view(PQgetvalue(exists.get(), 0, 0)) != "t") co_return report;
+    pg_result holder = co_await conn_.query(
+        "SELECT pid, coalesce(role_name, '?'), coalesce(application_name, ''), "
+        "coalesce(extract(epoch FROM held_at_most), -1), waiters "
+        "FROM queuecast.commit_order_holder()");
+    report.known = true;
+    if (PQntuples(holder.get()) == 0) co_return report;
+    report.held = true;
+    report.holder = std::string("pid ") + PQgetvalue(holder.get(), 0, 0) + " (" +
+                    PQgetvalue(holder.get(), 0, 1) + ", " + PQgetvalue(holder.get(), 0, 2) + ")";
+    report.held_seconds = std::stod(PQgetvalue(holder.get(), 0, 3));
+    report.waiters = std::stoll(PQgetvalue(holder.get(), 0, 4));
+  } catch (const pg_failure& e) {
+    if (!conn_.connected()) throw;
+    report.known = false;
+  }
+  co_return report;
+}
+
 asio::awaitable<double> history_reader::notify_queue_usage() {
   pg_result usage = co_await conn_.query("SELECT pg_notification_queue_usage()");
   co_return std::stod(PQgetvalue(usage.get(), 0, 0));

@@ -68,6 +68,18 @@ struct capture_report {
   std::vector<std::pair<std::string, std::string>> disabled;  // table, detail
 };
 
+// Who holds the commit-order lock (commit_order_holder(), extension 0.2.0).
+struct commit_order_report {
+  bool known = false;  // false: an older extension, or the statement failed
+  bool held = false;
+  // How long the holder has held it at most (since its COMMIT began); -1
+  // when not visible to the daemon's role (another role's backend without
+  // pg_read_all_stats).
+  double held_seconds = 0;
+  std::int64_t waiters = 0;
+  std::string holder;  // "pid <pid> (<role>, <application>)", for the log
+};
+
 class history_reader {
  public:
   explicit history_reader(pg_connection& conn) : conn_(conn) {}
@@ -88,6 +100,7 @@ class history_reader {
   asio::awaitable<history_judgement> check(const std::string& our_id, std::int64_t our_seq);
 
   asio::awaitable<capture_report> capture_status();
+  asio::awaitable<commit_order_report> commit_order_holder();
 
   // pg_notification_queue_usage(): how full the server's NOTIFY queue is.
   asio::awaitable<double> notify_queue_usage();

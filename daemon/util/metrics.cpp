@@ -79,6 +79,13 @@ std::string metrics::render(
           changes_applied);
   counter(out, "queuecast_notify_queue_usage", "pg_notification_queue_usage() of the database.",
           notify_queue_usage, "gauge");
+  counter(out, "queuecast_commit_order_held_seconds",
+          "How long the holder of the commit-order lock has held it at most (since its COMMIT "
+          "began); 0 when free, -1 when unknown (extension < 0.2.0).",
+          commit_order_held_seconds, "gauge");
+  counter(out, "queuecast_commit_order_waiters",
+          "Capturing commits waiting for the commit-order lock.",
+          static_cast<double>(commit_order_waiters), "gauge");
   counter(out, "queuecast_db_connected", "1 while both database connections are up.",
           db_connected ? 1 : 0, "gauge");
   counter(out, "queuecast_seq", "Newest history seq applied.", static_cast<double>(seq), "gauge");

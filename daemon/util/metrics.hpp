@@ -56,6 +56,10 @@ struct metrics {
   counter_u64 replays_shared = 0;  // resumes answered by another's identical replay
   counter_u64 changes_applied = 0;
   std::atomic<double> notify_queue_usage = 0;
+  // commit_order_holder(): how long the holder has held the commit-order
+  // lock at most (0: free, -1: unknown), and how many wait for it.
+  std::atomic<double> commit_order_held_seconds = -1;
+  std::atomic<std::int64_t> commit_order_waiters = 0;
   std::atomic<bool> db_connected = false;
   std::atomic<std::int64_t> seq = 0;
 

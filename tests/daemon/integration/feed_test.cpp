@@ -307,4 +307,56 @@ TEST(feed_test, a_name_server_that_does_not_answer_stalls_no_client) {
   EXPECT_LT(slowest.count(), 500) << "HTTP waited for the name lookup; see " << log;
 }
 
+// A commit that stalls while it holds the commit-order lock (its pre-commit
+// waits for a table lock that an idle transaction holds) is visible in
+// /metrics with how long and how many wait, and past 5 s in one log line
+// naming the holder; when it ends, the gauge is 0 again.
+TEST(feed_test, a_stalled_commit_order_holder_is_a_metric_and_one_warning) {
+  const std::string db = "queuecast_feed_holder";
+  create_database_with_queues(db, {"default"});
+  daemon_process daemon(db, {"--probe-interval", "100"});
+  auto wait_for = [&](const std::string& name, auto predicate) {
+    auto deadline = std::chrono::steady_clock::now() + 15s;
+    double value = metric(daemon.port(), name);
+    while (!predicate(value) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+      value = metric(daemon.port(), name);
+    }
+    return value;
+  };
+  EXPECT_EQ(wait_for("queuecast_commit_order_held_seconds", [](double v) { return v == 0; }), 0)
+      << "a free lock reads 0";
+
+  pg_session blocker(conninfo(db));
+  blocker.exec("BEGIN");
+  blocker.exec("LOCK TABLE queuecast.changes IN SHARE MODE");  // history rows cannot be written
+  auto stalled_commit = [&](const char* name) {
+    return std::thread([&db, name] {
+      pg_session writer(conninfo(db));
+      writer.exec(std::string("SET application_name = '") + name + "'");
+      writer.exec("SELECT queuecast.enqueue('default', 'stalled')");
+    });
+  };
+  std::thread first = stalled_commit("stalled-writer");
+  EXPECT_GE(wait_for("queuecast_commit_order_held_seconds", [](double v) { return v >= 5.5; }), 5.5)
+      << "the holder's time grows";
+  std::thread second = stalled_commit("waiting-writer");
+  EXPECT_EQ(wait_for("queuecast_commit_order_waiters", [](double v) { return v == 1; }), 1);
+  auto log_says = [&](const std::string& what) {
+    std::ifstream in(daemon.log_path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::size_t count = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+    return count;
+  };
+  EXPECT_EQ(log_says("commit_order_stalled"), 1u) << "one warning per stalled holder";
+  EXPECT_EQ(log_says("stalled-writer"), 1u) << "the warning names the holder";
+
+  blocker.exec("ROLLBACK");
+  first.join();
+  second.join();
+  EXPECT_EQ(wait_for("queuecast_commit_order_held_seconds", [](double v) { return v == 0; }), 0);
+  EXPECT_EQ(metric(daemon.port(), "queuecast_commit_order_waiters"), 0);
+}
+
 }  // namespace
