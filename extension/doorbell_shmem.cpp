@@ -147,10 +147,13 @@ Oid needs_worker(int index) {
   return wanted ? s.database : InvalidOid;
 }
 
-void launch_result(int index, Oid database, bool started) {
+bool launch_result(int index, Oid database, bool started) {
   locked guard;
   slot& s = state->slots[index];
-  if (s.database == database) s.launch_failed = !started;
+  if (s.database != database) return false;
+  bool failed_before = s.launch_failed;
+  s.launch_failed = !started;
+  return failed_before;
 }
 
 int worker_attach(Oid database, pid_t pid, Latch* latch) {

@@ -49,8 +49,9 @@ void launcher_detach();
 // A slot the launcher must start a worker for: it has a pending bell (or the
 // last start failed) and no worker. InvalidOid: none.
 Oid needs_worker(int slot);
-// The outcome of RegisterDynamicBackgroundWorker for a slot.
-void launch_result(int slot, Oid database, bool started);
+// The outcome of RegisterDynamicBackgroundWorker for a slot; returns whether
+// the previous start had failed too (so a failure is logged once).
+bool launch_result(int slot, Oid database, bool started);
 
 // --- a database's worker ---------------------------------------------------
 // Takes the slot of `database` for the calling worker; -1 if there is none

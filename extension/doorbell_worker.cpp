@@ -63,9 +63,10 @@ void look_after_slots() {
     if (database == InvalidOid) continue;
     bool ok = start_worker(database, &started[slot]);
     if (!ok) started[slot] = nullptr;
-    // Until a worker runs, that database's writers ring themselves.
-    doorbell::launch_result(slot, database, ok);
-    if (!ok) {
+    // Until a worker runs, that database's writers ring themselves. Retried
+    // every launcher_nap_ms; logged once until a start succeeds.
+    bool failed_before = doorbell::launch_result(slot, database, ok);
+    if (!ok && !failed_before) {
       ereport(LOG,
               (errmsg("queuecast doorbell: could not start a worker for database %u", database),
                errhint("Raise max_worker_processes; until then writers notify "
@@ -113,8 +114,10 @@ void worker_exit(int, Datum) {
 }
 
 // One NOTIFY in a transaction of our own. Its commit does not wait for a
-// WAL flush (synchronous_commit is off in this process): the bell is worth
-// nothing after a crash, when every listener reconnects and reads anyway.
+// WAL flush: PostgreSQL does not flush the commit record of a transaction
+// that wrote nothing else, and synchronous_commit is off in this process
+// besides. The bell is worth nothing after a crash, when every listener
+// reconnects and reads the history anyway.
 // False (after a WARNING) if it failed.
 bool ring(const doorbell::pending_bell& bell) {
   std::string text = render_doorbell(bell.range, unix_micros(bell.at));
