@@ -161,11 +161,15 @@ bool ring(const doorbell::pending_bell& bell) {
 
   TimestampTz last_bell = GetCurrentTimestamp();
   long wait_ms = 0;  // the first look at the slot is immediate
+  bool backing_off = false;
   for (;;) {
     if (wait_ms > 0) {
-      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
-                      PG_WAIT_EXTENSION);
+      // After a failed ring, new bells do not cut the pause short: a NOTIFY
+      // queue that is full stays full for a while, and each try logs.
+      int events = WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | (backing_off ? 0 : WL_LATCH_SET);
+      (void)WaitLatch(MyLatch, events, wait_ms, PG_WAIT_EXTENSION);
     }
+    backing_off = false;
     // Reset before taking: a bell published after this wakes the next wait.
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
@@ -181,6 +185,7 @@ bool ring(const doorbell::pending_bell& bell) {
         doorbell::give_back(me.slot, me.database, me.in_flight);
         me.in_flight = doorbell::pending_bell{};
         wait_ms = retry_after_ms;
+        backing_off = true;
       }
       last_bell = GetCurrentTimestamp();
       continue;
