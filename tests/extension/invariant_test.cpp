@@ -81,11 +81,20 @@ TEST(ordering_invariant, holds_under_random_concurrent_writers) {
   std::cout << "invariant_test seed=" << seed << " (QUEUECAST_TEST_SEED to replay)" << std::endl;
   qc_test::create_database(db_name);
   pg_session setup(qc_test::conninfo(db_name));
-  for (int q = 0; q < 3; ++q)
-    setup.exec("SELECT queuecast.create_queue('q" + std::to_string(q) + "')");
-
   pg_session listener(qc_test::conninfo(db_name));
   listener.exec("LISTEN queuecast");
+  for (int q = 0; q < 3; ++q)
+    setup.exec("SELECT queuecast.create_queue('q" + std::to_string(q) + "')");
+  // The setup's bells, before the count starts: the doorbell worker (when
+  // the library is preloaded) may ring them some milliseconds later.
+  long long setup_last = setup.number("SELECT max(seq) FROM queuecast.changes");
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       std::chrono::steady_clock::now() < until;) {
+    auto batch = listener.notifications(100ms, true);
+    if (!batch.empty() &&
+        boost::json::parse(batch.back()).as_object().at("last").as_int64() >= setup_last)
+      break;
+  }
   std::atomic<bool> writers_done{false};
   std::atomic<int> commits{0};
   std::vector<long long> seen;
