@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include "commit_durability.hpp"
+#include "doorbell.hpp"
 #include "notify_payload.hpp"
 #include "pg_boundary.hpp"
 #include "recorder.hpp"
@@ -26,6 +27,7 @@ struct transaction_state {
   bool locked = false;
   TimestampTz stamped_at = 0;
   notify_payload payload;
+  bool worker_rings = false;  // the doorbell worker NOTIFYs after our commit
 };
 transaction_state state;
 
@@ -33,12 +35,17 @@ void reset() {
   state.locked = false;
   state.stamped_at = 0;
   state.payload.clear();
+  state.worker_rings = false;
   forget_buffer();
 }
 
 // Sends the doorbell; at most once per transaction, just before commit.
 void send_notify() {
   if (state.payload.empty()) return;
+  if (doorbell_worker_rings()) {
+    state.worker_rings = true;
+    return;
+  }
   // TimestampTz counts microseconds from 2000-01-01; the payload uses the Unix epoch.
   std::int64_t unix_us =
       state.stamped_at + (std::int64_t)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
@@ -74,6 +81,9 @@ void on_xact(XactEvent event, void*) {
       }
       break;
     case XACT_EVENT_COMMIT:
+      if (state.worker_rings) doorbell_committed(state.payload.range(), state.stamped_at);
+      reset();
+      break;
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PREPARE:
     case XACT_EVENT_PARALLEL_COMMIT:

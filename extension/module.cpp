@@ -1,6 +1,7 @@
 // Module entry: PG_MODULE_MAGIC and the callbacks registered at load time.
 #include "column_cache.hpp"
 #include "commit_order.hpp"
+#include "doorbell.hpp"
 #include "history_writer.hpp"
 #include "pg.hpp"
 
@@ -14,6 +15,7 @@ void _PG_init(void) {
   queuecast::register_commit_order_callbacks();
   queuecast::register_column_cache_invalidation();
   queuecast::register_history_layout_invalidation();
+  queuecast::doorbell_init();
 }
 
 }  // extern "C"

@@ -25,17 +25,21 @@ void notify_payload::merge_into_parent(subxact_id subxact, subxact_id parent) {
   }
 }
 
-std::string notify_payload::render(std::int64_t committed_at_us) const {
-  std::int64_t first = runs_.front().first;
-  std::int64_t last = runs_.front().last;
-  std::int64_t count = 0;
+seq_range notify_payload::range() const {
+  if (runs_.empty()) return {};
+  seq_range range{runs_.front().first, runs_.front().last, 0};
   for (const run& r : runs_) {
-    first = std::min(first, r.first);
-    last = std::max(last, r.last);
-    count += r.count;
+    range.first = std::min(range.first, r.first);
+    range.last = std::max(range.last, r.last);
+    range.count += r.count;
   }
-  return "{\"v\":2,\"first\":" + std::to_string(first) + ",\"last\":" + std::to_string(last) +
-         ",\"n\":" + std::to_string(count) + ",\"at\":" + std::to_string(committed_at_us) + "}";
+  return range;
+}
+
+std::string render_doorbell(const seq_range& range, std::int64_t committed_at_us) {
+  return "{\"v\":2,\"first\":" + std::to_string(range.first) +
+         ",\"last\":" + std::to_string(range.last) + ",\"n\":" + std::to_string(range.count) +
+         ",\"at\":" + std::to_string(committed_at_us) + "}";
 }
 
 }  // namespace queuecast

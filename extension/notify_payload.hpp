@@ -10,6 +10,21 @@
 
 namespace queuecast {
 
+// The seqs a doorbell announces: one transaction's, or (rung by the doorbell
+// worker, extension/doorbell.hpp) several transactions' together: the
+// smallest and largest seq and how many changes. count 0: nothing.
+struct seq_range {
+  std::int64_t first = 0;
+  std::int64_t last = 0;
+  std::int64_t count = 0;
+};
+
+// The payload text, {"v":2,"first":..,"last":..,"n":..,"at":..}.
+// committed_at_us: the commit time of `last` in microseconds since the Unix
+// epoch, so a reader can measure commit-to-delivery lag. Always far below
+// the 8000-byte NOTIFY limit: five numbers.
+std::string render_doorbell(const seq_range& range, std::int64_t committed_at_us);
+
 class notify_payload {
  public:
   using subxact_id = std::uint32_t;
@@ -22,10 +37,11 @@ class notify_payload {
   void clear() { runs_.clear(); }
 
   bool empty() const { return runs_.empty(); }
-  // committed_at_us: the commit time in microseconds since the Unix epoch,
-  // so a reader can measure commit-to-delivery lag. Always far below the
-  // 8000-byte NOTIFY limit: five numbers.
-  std::string render(std::int64_t committed_at_us) const;
+  // The transaction's changes so far; allocates nothing (called after commit).
+  seq_range range() const;
+  std::string render(std::int64_t committed_at_us) const {
+    return render_doorbell(range(), committed_at_us);
+  }
 
  private:
   // A run of consecutive changes of one subtransaction, so a 10-million-row

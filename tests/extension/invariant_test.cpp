@@ -137,8 +137,20 @@ TEST_P(ordering_invariant, holds_under_random_concurrent_writers) {
               1)
         << "STANDBY_PORT is set but no synchronous standby streams";
   }
+  pg_session listener(qc_test::conninfo(db_name));
+  listener.exec("LISTEN queuecast");
   for (int q = 0; q < 3; ++q)
     setup.exec("SELECT queuecast.create_queue('q" + std::to_string(q) + "')");
+  // The setup's bells, before the count starts: the doorbell worker (when
+  // the library is preloaded) may ring them some milliseconds later.
+  long long setup_last = setup.number("SELECT max(seq) FROM queuecast.changes");
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       std::chrono::steady_clock::now() < until;) {
+    auto batch = listener.notifications(100ms, true);
+    if (!batch.empty() &&
+        boost::json::parse(batch.back()).as_object().at("last").as_int64() >= setup_last)
+      break;
+  }
   if (with_standby) {
     // The standby poller starts once the standby has replayed the setup
     // (the extension's tables and the queues).
@@ -151,8 +163,6 @@ TEST_P(ordering_invariant, holds_under_random_concurrent_writers) {
     }
   }
 
-  pg_session listener(qc_test::conninfo(db_name));
-  listener.exec("LISTEN queuecast");
   std::atomic<bool> writers_done{false};
   std::atomic<int> commits{0};
   std::vector<long long> seen, seen_on_standby;

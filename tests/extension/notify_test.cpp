@@ -20,7 +20,13 @@ class notify_test : public ::testing::Test {
   static void SetUpTestSuite() {
     qc_test::create_database(db_name);
     pg_session setup(qc_test::conninfo(db_name));
+    // Listening before the setup's commit, its bell is awaited here: rung by
+    // the doorbell worker (library preloaded), it could otherwise arrive
+    // after the first test's LISTEN and be taken for that test's bell.
+    pg_session listener(qc_test::conninfo(db_name));
+    listener.exec("LISTEN queuecast");
     setup.exec("SELECT queuecast.create_queue('n')");
+    ASSERT_FALSE(listener.notifications(10s, true).empty()) << "no bell for the setup";
   }
 
   void SetUp() override {

@@ -79,20 +79,57 @@ class pg_session {
   // if stop_after_first; otherwise collects until `wait` is over).
   std::vector<std::string> notifications(std::chrono::milliseconds wait, bool stop_after_first) {
     std::vector<std::string> payloads;
+    for (auto& note : notifications_from(wait, stop_after_first))
+      payloads.push_back(std::move(note.payload));
+    return payloads;
+  }
+
+  struct notification {
+    int sender_pid;
+    std::string payload;
+  };
+
+  // The same, with the pid of the server process that sent each one.
+  std::vector<notification> notifications_from(std::chrono::milliseconds wait,
+                                               bool stop_after_first) {
+    std::vector<notification> notes;
     auto deadline = std::chrono::steady_clock::now() + wait;
     while (true) {
       PQconsumeInput(conn_);
       while (PGnotify* note = PQnotifies(conn_)) {
-        payloads.emplace_back(note->extra);
+        notes.push_back({note->be_pid, note->extra});
         PQfreemem(note);
       }
-      if (stop_after_first && !payloads.empty()) return payloads;
+      if (stop_after_first && !notes.empty()) return notes;
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return payloads;
+      if (left.count() <= 0) return notes;
       pollfd fd{PQsocket(conn_), POLLIN, 0};
       poll(&fd, 1, static_cast<int>(left.count()));
     }
+  }
+
+  // For statements that block (a COMMIT waiting on purpose): send it, and
+  // wait for its result later with finish().
+  void send(const std::string& sql) {
+    if (!PQsendQuery(conn_, sql.c_str())) throw std::runtime_error(PQerrorMessage(conn_));
+  }
+  // True while what send() sent has not finished.
+  bool busy() {
+    PQconsumeInput(conn_);
+    return PQisBusy(conn_);
+  }
+  // The SQLSTATE of what send() sent ("" if it succeeded); reads every result.
+  std::string finish() {
+    std::string state;
+    while (PGresult* res = PQgetResult(conn_)) {
+      if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        const char* code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        state = code ? code : "?????";
+      }
+      PQclear(res);
+    }
+    return state;
   }
 
  private:
