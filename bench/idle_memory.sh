@@ -6,6 +6,7 @@
 # Usage: bench/idle_memory.sh [LABEL=QUEUECASTD ...]
 #   Other builds of the daemon (say, earlier commits') measured in the same
 #   run before this build's ($QUEUECAST_BUILD/queuecastd, labelled "this").
+# QUEUECAST_IDLE_NOTE: a line for the section saying what the labels are.
 # QUEUECAST_IDLE_COUNTS: the N to measure (default "10000 19000": 19 000 is
 #   about as many as the hard open-file limit of 20 000 lets one daemon hold).
 # Writes the "idle-memory" section of bench/RESULTS.md.
@@ -122,6 +123,7 @@ for other in "${others[@]}"; do invocation+=" ${other%%=*}=…"; done
   echo "stay idle. Per connection: (daemon VmRSS after - before) / subscribed; one client subscribed and left"
   echo "before the \"before\" reading, so one-time costs are not counted."
   [ "$#" = 0 ] || echo "Other daemons of the same run: $(printf '`%s` ' "${others[@]%%=*}")(labels given to the script); \`this\` is this build."
+  [ -z "${QUEUECAST_IDLE_NOTE:-}" ] || echo "$QUEUECAST_IDLE_NOTE"
   echo
   echo "| daemon | N | subscribed | closed cleanly | RSS before | RSS after | per connection |"
   echo "|---|---|---|---|---|---|---|"
