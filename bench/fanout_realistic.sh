@@ -7,6 +7,8 @@
 #   qd-compat    queuecastd, /api/v1/ws/queue?queue=Q (no subscribe)
 #   qd-snapshot  queuecastd, /ws, subscribe in snapshot mode
 #   qd-delta     queuecastd, /ws, subscribe in delta mode
+#   qd-*-tN      the same with --threads N (qd-snapshot-t1: one thread for
+#                every connection; without a suffix: one per core)
 #   relay        bench/baseline_relay: Node, pg + ws, trigger -> NOTIFY ->
 #                snapshot -> send to all (what teams write by hand)
 #   limit        bench/limit_writer: epoll, the same bytes to every client,
@@ -123,15 +125,17 @@ start_server() {
   local server="$1" queue="$2" clients="$3" max_seconds="$4"
   port=$(_pgcluster_free_port)
   rm -f "$tmp/watchdog"
+  local threads=()
+  case "$server" in qd-*-t[0-9]*) threads=(--threads "${server##*-t}") ;; esac
   case "$server" in
     qd-*)
       timeout "$max_seconds" "$build/queuecastd" --database "dbname=fanout" --listen "127.0.0.1:$port" \
         --log-level warn --max-clients "$(($(ulimit -n) - 1200))" \
-        --max-connections-per-ip "$((clients + 100))" 2>>"$tmp/server.log" &
+        --max-connections-per-ip "$((clients + 100))" "${threads[@]}" 2>>"$tmp/server.log" &
       server_pid=$!
       for _ in $(seq 150); do curl -sf "127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
       curl -sf "127.0.0.1:$port/readyz" >/dev/null || { tail -5 "$tmp/server.log" >&2; exit 1; }
-      case "$server" in
+      case "${server%-t[0-9]*}" in
         qd-compat) path="/api/v1/ws/queue?queue=$queue" mode=none ;;
         qd-snapshot) path=/ws mode=snapshot ;;
         qd-delta) path=/ws mode=delta ;;

@@ -23,6 +23,14 @@ NAMES = {
 }
 
 
+def name(server):
+    # qd-snapshot-t1: the same endpoint with --threads 1.
+    base, _, threads = server.rpartition("-t")
+    if server.startswith("qd-") and base in NAMES and threads.isdigit():
+        return f"{NAMES[base]}, {threads} thread{'s' if threads != '1' else ''}"
+    return NAMES.get(server, server)
+
+
 def ms(us):
     us = int(us)
     return "n/a" if us < 0 else f"{us / 1000:.1f} ms" if us < 1_000_000 else f"{us / 1e6:.2f} s"
@@ -37,10 +45,10 @@ def kib(b):
 
 def row(r):
     if "p50_us" not in r:
-        return f"| {NAMES.get(r['server'], r['server'])} | {r['clients']} | {r['phases']} | — | no result ({r['status']}) |" + " |" * 11
+        return f"| {name(r['server'])} | {r['clients']} | {r['phases']} | — | no result ({r['status']}) |" + " |" * 11
     updates = int(r["updates"])
     return (
-        f"| {NAMES.get(r['server'], r['server'])} | {r['clients']} | {r['phases']} | {kib(r['msg_bytes'])} | "
+        f"| {name(r['server'])} | {r['clients']} | {r['phases']} | {kib(r['msg_bytes'])} | "
         f"{ms(r['p50_us'])} | {ms(r['p99_us'])} | {ms(r['max_us'])} | "
         f"{int(r['delivered']):,} / {int(r['expected']):,} | {float(r['delivered_per_s']):,.0f} | "
         f"{r['never_seen']} / {updates} (unreached {r['never_reached']}) | "
@@ -125,7 +133,7 @@ def main():
         p99_ratio = f"{int(r['p99_us']) / max(1, int(relay['p99_us'])):.2f}" if relay else "n/a"
         rate_ratio = (f"{float(r['delivered_per_s']) / max(1.0, float(limit['delivered_per_s'])):.2f}"
                       if limit else "n/a")
-        ratios.append(f"| {NAMES[r['server']]} | {r['clients']} | {r['phases']} | {p99_ratio} | {rate_ratio} |")
+        ratios.append(f"| {name(r['server'])} | {r['clients']} | {r['phases']} | {p99_ratio} | {rate_ratio} |")
     if ratios:
         out += [
             "",
@@ -151,7 +159,7 @@ def main():
             for r in saturation:
                 if r["server"].startswith("qd-") and "delivered_per_s" in r:
                     out.append(
-                        f"- {NAMES[r['server']]}: {float(r['delivered_per_s']):,.0f} deliveries/s = "
+                        f"- {name(r['server'])}: {float(r['delivered_per_s']):,.0f} deliveries/s = "
                         f"{float(r['delivered_per_s']) / max(1.0, float(limit['delivered_per_s'])):.2f} × "
                         f"the limit writer's {float(limit['delivered_per_s']):,.0f}/s."
                     )

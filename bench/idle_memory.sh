@@ -70,7 +70,7 @@ measure() {
   while [ "$left" -gt 0 ]; do
     local share=$((left < per_process ? left : per_process))
     # Holds at most 300 s; timeout ends a client that would not.
-    timeout 400 "$build/ws_idle_clients" "$port" queue:idle "$share" 300 >"$tmp/clients.$i" &
+    timeout 400 "$build/ws_idle_clients" "$port" queue:idle "$share" 300 >"$tmp/clients.$i" 2>"$tmp/errors.$i" &
     client_pids+=($!)
     left=$((left - share))
     i=$((i + 1))
@@ -89,7 +89,10 @@ measure() {
   for pid in "${client_pids[@]}"; do wait "$pid" || failed=1; done
   client_pids=()
   closed=$(sed -n 's/^closed=\([0-9]*\).*/\1/p' "$tmp"/clients.* | awk '{ s += $1 } END { print s + 0 }')
-  rm -f "$tmp"/clients.*
+  # Why clients failed, for the section: the first failure of each process.
+  sed -n "s/^ws_idle_clients: first failure: /$label N=$n: /p" "$tmp"/errors.* >>"$tmp/failures"
+  cat "$tmp"/errors.* >&2
+  rm -f "$tmp"/clients.* "$tmp"/errors.*
   kill "$daemon_pid"
   wait "$daemon_pid" || true
   daemon_pid=
@@ -137,6 +140,13 @@ for other in "${others[@]}"; do invocation+=" ${other%%=*}=…"; done
   echo "$hard descriptors per process and cannot be raised, so one daemon holds at most about"
   echo "$max_clients WebSocket connections: 50 000 idle connections in one process cannot be"
   echo "measured on this machine."
+  if [ -s "$tmp/failures" ]; then
+    echo
+    echo "Rows with fewer subscribed than N had clients that failed (their figure is over the"
+    echo "clients that subscribed); the first failure of each client process:"
+    echo
+    sed 's/^/- /' "$tmp/failures"
+  fi
 } >"$tmp/section.md"
 cat "$tmp/section.md"
 python3 "$here/write_results.py" markdown idle-memory <"$tmp/section.md"

@@ -77,6 +77,8 @@ Limits:
                           at startup (default 15)                   [QUEUECAST_STARTUP_TIMEOUT]
   --probe-interval MS      when idle, check the database connections and history
                           this often (default 5000)                 [QUEUECAST_PROBE_INTERVAL]
+  --threads N             threads that serve connections; the database feed
+                          has its own (default 0: one per CPU core) [QUEUECAST_THREADS]
   --help                  this text
 
 Endpoints: /ws (protocol v1), /api/v1/ws/queue?queue=NAME (compatibility),
@@ -95,6 +97,7 @@ constexpr std::size_t max_subscription_count = 10000;
 constexpr std::size_t max_window = 10000000;
 constexpr std::size_t one_hour_seconds = 3600;
 constexpr std::size_t one_day_seconds = 86400;
+constexpr std::size_t max_threads = 256;
 // Probing more often than this costs the database more than it tells us.
 constexpr std::size_t min_probe_interval_ms = 10;
 // The idle timeout pings at half of it: one second is the least that halves.
@@ -262,6 +265,7 @@ const std::map<std::string, std::pair<const char*, setter>>& options() {
       {"--probe-interval",
        {"QUEUECAST_PROBE_INTERVAL",
         milliseconds(&config::probe_interval, min_probe_interval_ms, one_hour_seconds * 1000)}},
+      {"--threads", {"QUEUECAST_THREADS", count(&config::threads, 0, max_threads)}},
   };
   return table;
 }

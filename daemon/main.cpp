@@ -2,9 +2,14 @@
 //
 // main() checks everything it can before serving (flags, the open-file
 // limit, credentials, the TLS certificate, the listening sockets; any
-// problem: exit 2), then runs one event loop until SIGTERM/SIGINT (exit 0)
-// or until a task of the daemon fails (exit 1): above all the database feed,
-// without which the daemon would serve stale data as if it were current.
+// problem: exit 2), then serves until SIGTERM/SIGINT (exit 0) or until a
+// task of the daemon fails (exit 1): above all the database feed, without
+// which the daemon would serve stale data as if it were current.
+//
+// Threads: the main thread runs the database feed, the listeners, signals
+// and timers; connections are spread over --threads shards, each an event
+// loop on a thread of its own (net/shards.hpp), and reach the store and the
+// hub through shared_hub's lock.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -15,6 +20,7 @@
 #include <iostream>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "auth/verifier.hpp"
 #include "config.hpp"
@@ -22,6 +28,8 @@
 #include "net/gate.hpp"
 #include "net/http_session.hpp"
 #include "net/hub.hpp"
+#include "net/shards.hpp"
+#include "net/shared_hub.hpp"
 #include "net/tls_context.hpp"
 #include "pg/feed.hpp"
 #include "state/store.hpp"
@@ -151,12 +159,15 @@ void limit_unsent_bytes(asio::ip::tcp::socket& socket) {
   socket.set_option(unsent_lowat(max_unsent_bytes), ignored);
 }
 
-// tls: the certificate this listener serves (null: plain HTTP).
+// tls: the certificate this listener serves (null: plain HTTP). Each
+// connection is accepted onto the next shard and served there.
 asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, connection_limits& limits,
-                                  http_context& context, bool admin_listener,
+                                  http_context& context, shard_pool& shards, bool admin_listener,
                                   const tls_certificate* tls) {
   while (acceptor.is_open()) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    shard& home = shards.next();
+    auto [ec, socket] = co_await acceptor.async_accept(
+        asio::any_io_executor(home.context().get_executor()), asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // Out of descriptors and the like: log, pause briefly, keep serving.
@@ -172,15 +183,21 @@ asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, connection_
     if (!slot) continue;  // that address holds its share: closed without a word
     socket.set_option(asio::ip::tcp::no_delay(true));
     limit_unsent_bytes(socket);
-    start_http_session(std::move(socket), std::move(*slot), context, admin_listener,
+    start_http_session(std::move(socket), std::move(*slot), context, home, admin_listener,
                        tls ? tls->current() : nullptr);
   }
 }
 
+// The threads that serve connections: --threads, or one per core.
+std::size_t shard_count(const config& cfg) {
+  if (cfg.threads > 0) return cfg.threads;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 // Step 4: the running daemon. Everything sessions use is declared before
-// the event loop and so outlives it: sessions still queued in the loop are
-// destroyed with it, and give back their hub subscriptions and connection
-// slots then.
+// the shards and so outlives them: sessions still queued in a shard's loop
+// are destroyed with it, and give back their hub subscriptions and
+// connection slots then.
 class server {
  public:
   server(config cfg, auth::verifier verifier, std::optional<tls_certificate> certificate)
@@ -189,16 +206,18 @@ class server {
         certificate_(std::move(certificate)),
         state_(cfg_.window),
         fanout_(state_),
+        shared_(state_, fanout_, shards_),
         door_(cfg_, verifier_),
         limits_(cfg_),
-        // The feed exists before the loop runs, and these are asked only then.
-        context_{cfg_,
-                 state_,
-                 fanout_,
-                 door_,
-                 [this] { return database_.ready(); },
+        // The feed exists before the loop runs, and these are asked only
+        // then, inside shared_hub::with() (feed.hpp).
+        context_{cfg_, shared_, door_, [this] { return database_.ready(); },
                  [this] { return database_.not_ready_reason(); }},
-        database_(ioc_.get_executor(), cfg_, state_, fanout_) {
+        database_(ioc_.get_executor(), cfg_, state_, shared_),
+        shards_(shard_count(cfg_), [this](const std::string&) {
+          asio::post(ioc_, [this] { shut_down(exit_failed); });
+        }) {
+    // The hub asks for replays inside shared_hub::with(), as the feed wants.
     fanout_.set_replayer([this](const replay_request& r) { return database_.request_replay(r); });
   }
   server(const server&) = delete;
@@ -214,8 +233,11 @@ class server {
         {{"address", cfg_.listen_host + ":" + std::to_string(cfg_.listen_port)},
          {"admin", cfg_.admin_port ? cfg_.admin_host + ":" + std::to_string(cfg_.admin_port) : "-"},
          {"tls", certificate_ ? "on" : "off"},
-         {"auth", verifier_.enabled() ? "on" : "off"}});
+         {"auth", verifier_.enabled() ? "on" : "off"},
+         {"threads", std::to_string(shards_.size())}});
+    shards_.start();
     ioc_.run();
+    shards_.stop();
     return exit_code_;
   }
 
@@ -234,12 +256,12 @@ class server {
                    std::fprintf(stderr, "queuecastd: %s\n", message.c_str());
                    shut_down(exit_failed);
                  }));
-    tasks_.spawn(
-        "accept", "no new client could connect",
-        accept_loop(acceptor_, limits_, context_, false, certificate_ ? &*certificate_ : nullptr));
+    tasks_.spawn("accept", "no new client could connect",
+                 accept_loop(acceptor_, limits_, context_, shards_, false,
+                             certificate_ ? &*certificate_ : nullptr));
     if (cfg_.admin_port)
       tasks_.spawn("admin accept", "health checks and metrics would go unanswered",
-                   accept_loop(admin_acceptor_, limits_, context_, true, nullptr));
+                   accept_loop(admin_acceptor_, limits_, context_, shards_, true, nullptr));
     tasks_.spawn("pending subscriptions", "subscriptions waiting for the state would wait forever",
                  retry_pending());
   }
@@ -249,7 +271,7 @@ class server {
     while (true) {
       tick.expires_after(pending_retry_interval);
       co_await tick.async_wait(asio::use_awaitable);
-      fanout_.retry_pending();
+      shared_.with([](hub& clients, store&) { clients.retry_pending(); });
     }
   }
 
@@ -303,7 +325,9 @@ class server {
     acceptor_.close(ignored);
     admin_acceptor_.close(ignored);
     hangup_.cancel(ignored);
-    fanout_.close_all(close_going_away, "server shutting down; reconnect and resume");
+    shared_.with([](hub& clients, store&) {
+      clients.close_all(close_going_away, "server shutting down; reconnect and resume");
+    });
     grace_.expires_after(shutdown_grace);
     grace_.async_wait([this](const boost::system::error_code&) { ioc_.stop(); });
   }
@@ -313,6 +337,7 @@ class server {
   std::optional<tls_certificate> certificate_;
   store state_;
   hub fanout_;
+  shared_hub shared_;  // given shards_ before it exists: it keeps a reference only
   gate door_;
   connection_limits limits_;
   http_context context_;
@@ -327,6 +352,10 @@ class server {
   task_supervisor tasks_{ioc_.get_executor(), [this] { shut_down(exit_failed); }};
   bool stopping_ = false;
   int exit_code_ = exit_stopped;
+  // Last, so destroyed first: the threads stop at the end of run() (or
+  // here), and the sessions still queued in their loops are destroyed while
+  // everything they use is still there.
+  shard_pool shards_;
 };
 
 }  // namespace

@@ -1,9 +1,9 @@
 // queuecast.capture(): the trigger on queues, workflows and phases.
 //
-// Row events arrive as deferred constraint-trigger events, i.e. while the
-// transaction commits; each is described (row_change) and recorded in commit
-// order (recorder). A TRUNCATE is a statement event: the recorder keeps it
-// in backend memory until the commit writes it.
+// Row events arrive at the end of each statement (AFTER ROW triggers), a
+// TRUNCATE as an AFTER TRUNCATE statement event: each is described
+// (row_change) and buffered (recorder) in the order it fires, and the whole
+// buffer is written in commit order at pre-commit.
 #include <cstring>
 
 #include "pg_boundary.hpp"
@@ -57,7 +57,7 @@ Datum capture(FunctionCallInfo fcinfo) {
   require_matching_sql_version();
   captured_table table = identify(trigger->tg_relation);
   if (TRIGGER_FIRED_BY_TRUNCATE(event)) {
-    remember_truncate(entity_of(table));
+    buffer_change(describe_truncate(entity_of(table)));
     return PointerGetDatum(nullptr);
   }
   if (!TRIGGER_FIRED_FOR_ROW(event)) {
@@ -65,7 +65,7 @@ Datum capture(FunctionCallInfo fcinfo) {
                         "queuecast.capture() must be FOR EACH ROW (or AFTER TRUNCATE)");
   }
   change c;
-  if (describe_row_change(entity_of(table), trigger, c)) record(c);
+  if (describe_row_change(entity_of(table), trigger, c)) buffer_change(c);
   return PointerGetDatum(nullptr);
 }
 

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include "commit_durability.hpp"
 #include "notify_payload.hpp"
 #include "pg_boundary.hpp"
 #include "recorder.hpp"
@@ -23,7 +24,6 @@ constexpr int commit_lock_spins = 200;
 // Per-transaction state, reset when the transaction ends.
 struct transaction_state {
   bool locked = false;
-  SubTransactionId locked_in = InvalidSubTransactionId;
   TimestampTz stamped_at = 0;
   notify_payload payload;
 };
@@ -31,10 +31,9 @@ transaction_state state;
 
 void reset() {
   state.locked = false;
-  state.locked_in = InvalidSubTransactionId;
   state.stamped_at = 0;
   state.payload.clear();
-  forget_truncates();
+  forget_buffer();
 }
 
 // Sends the doorbell; at most once per transaction, just before commit.
@@ -48,9 +47,13 @@ void send_notify() {
   pg_call([&] { Async_Notify("queuecast", payload); });
 }
 
+// Every deferred trigger has fired (CommitTransaction runs them before the
+// PRE_COMMIT callbacks), so the buffer holds every change of the transaction.
 Datum pre_commit() {
-  flush_truncates();  // a transaction that only truncated writes its history here
+  if (buffered_changes() == 0) return 0;
+  write_buffered();  // takes the lock
   send_notify();
+  defer_commit_wait();  // last: nothing after it here can fail
   return 0;
 }
 
@@ -60,7 +63,7 @@ void on_xact(XactEvent event, void*) {
       run_guarded(pre_commit);
       break;
     case XACT_EVENT_PRE_PREPARE:
-      if (!state.payload.empty() || has_pending_truncates()) {
+      if (buffered_changes() > 0) {
         // History is written at commit, and NOTIFY cannot be prepared: a
         // prepared transaction would hold the commit-order lock until COMMIT
         // PREPARED and stall every writer.
@@ -82,16 +85,13 @@ void on_xact(XactEvent event, void*) {
   }
 }
 
-void on_subxact(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void*) {
+// The callbacks run before PostgreSQL pops the subtransaction, so the nesting
+// level is the ending subtransaction's.
+void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
   if (event == SUBXACT_EVENT_ABORT_SUB) {
-    state.payload.drop_subxact(sub);
-    truncates_subxact_aborted(sub);
-    // Locks taken inside an aborted subtransaction are released with it.
-    if (state.locked && state.locked_in == sub) state.locked = false;
+    buffer_subxact_aborted(GetCurrentTransactionNestLevel());
   } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
-    state.payload.merge_into_parent(sub, parent);
-    truncates_subxact_committed(sub, parent);
-    if (state.locked && state.locked_in == sub) state.locked_in = parent;
+    buffer_subxact_committed(GetCurrentTransactionNestLevel());
   }
 }
 
@@ -118,7 +118,6 @@ void enter_commit_order() {
     acquire_commit_lock(&tag);
   });
   state.locked = true;
-  state.locked_in = GetCurrentSubTransactionId();
   // Stamped under the lock, so committed_at never decreases along seq.
   state.stamped_at = GetCurrentTimestamp();
 }
@@ -134,6 +133,7 @@ void remember_for_notify(std::int64_t seq) {
 void register_commit_order_callbacks() {
   RegisterXactCallback(on_xact, nullptr);
   RegisterSubXactCallback(on_subxact, nullptr);
+  register_commit_durability_callbacks();
 }
 
 }  // namespace queuecast

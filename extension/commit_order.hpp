@@ -1,10 +1,12 @@
 // Keeping DESIGN.md's ordering invariant: seq order is commit order, and a
 // visible seq implies every smaller seq is final.
 //
-// History rows are written while the transaction commits (deferred triggers
-// fire inside COMMIT). The first one takes a transaction-scoped lock that
-// PostgreSQL releases only after the commit is visible to others, so the next
-// committer draws its seq numbers strictly after ours are visible.
+// History rows are written at pre-commit (XACT_EVENT_PRE_COMMIT, after every
+// deferred trigger has fired) from the transaction's buffer (recorder). The
+// writer first takes a transaction-scoped lock that PostgreSQL releases only
+// after the commit is visible to others, so the next committer draws its seq
+// numbers strictly after ours are visible. The commit then waits for its WAL
+// flush after the lock is gone (commit_durability).
 #pragma once
 
 #include <cstdint>
@@ -13,8 +15,9 @@
 
 namespace queuecast {
 
-// Takes the commit-order lock once per (sub)transaction that writes history,
-// and stamps the transaction's commit time. May throw pg_error.
+// Takes the commit-order lock once per transaction that writes history (at
+// pre-commit, so always in the top-level transaction), and stamps the
+// transaction's commit time. May throw pg_error.
 void enter_commit_order();
 
 // The time at which this transaction entered the commit order (UTC).

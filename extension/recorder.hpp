@@ -1,38 +1,40 @@
-// Recording captured changes in commit order.
+// Recording captured changes: described in the trigger, written at pre-commit.
 //
-// A row change is recorded when its deferred trigger event fires (at COMMIT,
-// or at the end of its statement under SET CONSTRAINTS ALL IMMEDIATE). A
-// TRUNCATE fires a statement trigger that cannot be deferred, so it is kept
-// in backend memory and written just before the transaction's first row
-// change is recorded, or at pre-commit. That order is the statement order:
-// PostgreSQL refuses to TRUNCATE a table with pending (deferred) trigger
-// events, and row events fired before the TRUNCATE were recorded already.
+// A row or TRUNCATE trigger only describes its change and appends the
+// prepared history row to the transaction's buffer, in the order the events
+// fire (statement order). Nothing is written and no lock is taken while the
+// transaction runs, whatever SET CONSTRAINTS says. At XACT_EVENT_PRE_COMMIT,
+// after every deferred trigger has fired, write_buffered() enters the commit
+// order and writes the whole buffer.
+//
+// Savepoints: a buffered row lives in the memory of the subtransaction that
+// made it (CurTransactionContext). PostgreSQL frees that memory when the
+// subtransaction rolls back, and keeps it, for the parent, when it commits;
+// the buffer forgets a rolled-back subtransaction's part in the same way.
 // Nothing here runs SQL: no query, no SPI, nothing as another role.
 #pragma once
 
+#include <cstddef>
+
 #include "change.hpp"
 #include "pg.hpp"
-#include "row_change.hpp"
 
 namespace queuecast {
 
-// Enters the commit order, draws the seq, writes the history row and
-// remembers the seq for the transaction's doorbell. Writes any pending
-// TRUNCATE first. May throw.
-void record(const change& c);
+// Prepares the history row of c and appends it to the buffer. May throw.
+void buffer_change(const change& c);
 
-// Keeps the TRUNCATE of one captured table for the commit.
-void remember_truncate(entity_kind entity);
+// How many changes the buffer holds (0: the transaction wrote no history).
+std::size_t buffered_changes();
 
-// Writes the pending TRUNCATEs; called at pre-commit. May throw.
-void flush_truncates();
+// Enters the commit order and writes every buffered row, remembering each
+// seq for the doorbell; called at pre-commit. May throw.
+void write_buffered();
 
-bool has_pending_truncates();
-
-// Savepoints: an aborted subtransaction takes its TRUNCATEs with it, and a
-// TRUNCATE whose history row was written inside it must be written again.
-void truncates_subxact_aborted(SubTransactionId sub);
-void truncates_subxact_committed(SubTransactionId sub, SubTransactionId parent);
-void forget_truncates();
+// Subtransaction ends (level: the ending subtransaction's nesting level) and
+// the end of the transaction.
+void buffer_subxact_aborted(int level);
+void buffer_subxact_committed(int level);
+void forget_buffer();
 
 }  // namespace queuecast

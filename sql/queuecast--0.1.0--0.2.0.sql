@@ -10,6 +10,10 @@
 --   * TRUNCATE capture keeps its marker in backend memory: no SQL runs as the
 --     extension's owner on a caller's behalf (queuecast.truncations is gone).
 --   * The NOTIFY payload carries no row data (the library sends v2 payloads).
+--   * Row capture triggers are plain AFTER triggers: they only buffer the
+--     change, and the history is written at pre-commit (SET CONSTRAINTS no
+--     longer decides when the commit-order lock is taken).
+--   * commit_order_holder() shows who holds the commit-order lock.
 --   * pg_dump / pg_restore: a restored retention row replaces the fresh one,
 --     and identity sequences are dumped.
 \echo Use "ALTER EXTENSION queuecast UPDATE TO '0.2.0'" to load this file. \quit
@@ -19,6 +23,27 @@
 ------------------------------------------------------------------------------
 
 DROP TABLE queuecast.truncations;
+
+------------------------------------------------------------------------------
+-- Capture at pre-commit (docs/capture.md, "The ordering invariant")
+------------------------------------------------------------------------------
+
+-- The row triggers only describe each change into the transaction's buffer,
+-- in statement order; the library writes the buffer at pre-commit. Deferred
+-- constraint triggers would fire at COMMIT anyway, but SET CONSTRAINTS could
+-- move them, and TRUNCATE after a change in the same transaction would fail
+-- with "pending trigger events".
+DROP TRIGGER capture ON queuecast.queues;
+DROP TRIGGER capture ON queuecast.workflows;
+DROP TRIGGER capture ON queuecast.phases;
+CREATE TRIGGER capture AFTER INSERT OR UPDATE OR DELETE ON queuecast.queues
+    FOR EACH ROW EXECUTE FUNCTION queuecast.capture();
+CREATE TRIGGER capture AFTER INSERT OR UPDATE OR DELETE ON queuecast.workflows
+    FOR EACH ROW EXECUTE FUNCTION queuecast.capture();
+CREATE TRIGGER capture AFTER INSERT OR UPDATE OR DELETE ON queuecast.phases
+    FOR EACH ROW EXECUTE FUNCTION queuecast.capture();
+COMMENT ON FUNCTION queuecast.capture() IS
+    'C++ capture trigger: buffers each change; the history rows and one NOTIFY are written at pre-commit, in commit order.';
 
 ------------------------------------------------------------------------------
 -- Dump and restore
@@ -85,6 +110,44 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      GROUP BY t.name
      ORDER BY t.name
 $$;
+
+------------------------------------------------------------------------------
+-- Who holds the commit-order lock (docs/capture.md, "When the lock is held")
+------------------------------------------------------------------------------
+
+-- The lock is the advisory locktag (database, 0x71636173, 0, 0x5143) of
+-- extension/commit_order.cpp; pg_locks shows it with classid 0x71636173,
+-- objid 0 and objsubid 0x5143 (20803). It is taken at pre-commit and released
+-- once the commit is visible, so its holder is always inside COMMIT (or at
+-- the end of an autocommitted statement): held_at_most is measured from the
+-- start of that statement, an upper bound of the time it has held the lock.
+-- SECURITY INVOKER: it shows what the caller may see anyway. pid, role and
+-- application_name of every backend are public in PostgreSQL; held_at_most
+-- and the wait event of another role's backend are null unless the caller
+-- has pg_read_all_stats (e.g. through pg_monitor). No queuecast role gains
+-- anything by it.
+CREATE FUNCTION queuecast.commit_order_holder()
+RETURNS TABLE (pid integer, role_name name, application_name text, held_at_most interval,
+               wait_event_type text, wait_event text, waiters bigint)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH commit_order AS (
+        SELECT l.pid, l.granted
+          FROM pg_locks l
+         WHERE l.locktype = 'advisory'
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND l.classid = x'71636173'::int::oid
+           AND l.objid = 0
+           AND l.objsubid = 20803
+    )
+    SELECT h.pid, a.usename, a.application_name, clock_timestamp() - a.query_start,
+           a.wait_event_type, a.wait_event,
+           (SELECT count(*) FROM commit_order w WHERE NOT w.granted)
+      FROM commit_order h
+      LEFT JOIN pg_stat_activity a ON a.pid = h.pid
+     WHERE h.granted
+$$;
+COMMENT ON FUNCTION queuecast.commit_order_holder() IS
+    'The backend holding the commit-order lock (none, or one row), an upper bound of how long it has held it, and how many wait for it.';
 
 ------------------------------------------------------------------------------
 -- Every SQL and PL/pgSQL function pins search_path: no caller's schema can
@@ -188,7 +251,8 @@ GRANT EXECUTE ON FUNCTION
     queuecast.phase_timeline(bigint),
     queuecast.history_id(),
     queuecast.resumable_from(),
-    queuecast.capture_status()
+    queuecast.capture_status(),
+    queuecast.commit_order_holder()
     TO queuecast_reader;
 
 GRANT EXECUTE ON FUNCTION

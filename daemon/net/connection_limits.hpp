@@ -1,13 +1,14 @@
 // Limits on connections that no single client can exhaust: connections per
 // client address (HTTP and WebSocket alike) and plain HTTP connections in
 // all. A slot is held for as long as its connection lives and given back by
-// its destructor, whatever ends the connection. One event-loop thread uses
-// this; no locks.
+// its destructor, whatever ends the connection. Slots are taken on the
+// accepting thread and given back on the connection's shard: one lock.
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
 #include <cstddef>
 #include <map>
+#include <mutex>
 #include <optional>
 
 #include "../config.hpp"
@@ -45,10 +46,14 @@ class connection_limits {
   // address already holds --max-connections-per-ip.
   std::optional<connection_slot> admit(const boost::asio::ip::address& address);
 
-  std::size_t http_connections() const { return http_; }
+  std::size_t http_connections() const {
+    std::lock_guard lock(mutex_);
+    return http_;
+  }
 
  private:
   friend class connection_slot;
+  mutable std::mutex mutex_;
   const config& cfg_;
   std::map<boost::asio::ip::address, std::size_t> per_address_;
   std::size_t http_ = 0;

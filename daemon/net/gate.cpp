@@ -1,5 +1,7 @@
 #include "gate.hpp"
 
+#include <mutex>
+
 #include <algorithm>
 #include <cctype>
 
@@ -44,6 +46,7 @@ bool is_loopback_address(const std::string& address) {
 constexpr auto auth_failure_log_interval = std::chrono::seconds(1);
 struct failure_log {
   failure_log() noexcept = default;  // a static: it must not throw before main
+  std::mutex mutex;                  // sessions on every shard's thread authenticate
   std::chrono::steady_clock::time_point last{};
   std::uint64_t suppressed = 0;
 };
@@ -149,8 +152,9 @@ auth::verdict gate::authenticate(std::optional<std::string_view> credential,
           {{"sub", v.who->subject}, {"peer", std::string(peer)}});
     return v;
   }
-  process_metrics().auth_failures[v.error]++;
+  process_metrics().auth_failures.add(v.error);
   auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(failures.mutex);
   if (now - failures.last >= auth_failure_log_interval) {
     log(log_level::warn, "auth_failed",
         {{"reason", v.error},

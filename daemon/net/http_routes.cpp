@@ -1,5 +1,7 @@
 #include "http_routes.hpp"
 
+#include <tuple>
+
 #include "../util/metrics.hpp"
 #include "../web_assets.hpp"
 #include "messages.hpp"
@@ -38,25 +40,31 @@ bool is_health_route(std::string_view path) {
 http_response health_route(const http_request& req, std::string_view path, http_context& ctx) {
   if (path == "/healthz") return reply(req, http::status::ok, "{\"status\":\"ok\"}");
   if (path == "/readyz") {
-    if (ctx.ready())
+    // The feed changes its readiness under the same lock.
+    auto [ready, reason, seq] = ctx.shared.with([&](hub&, store& state) {
+      return std::tuple(ctx.ready(), ctx.not_ready_reason(), state.seq());
+    });
+    if (ready)
       return reply(req, http::status::ok,
-                   json::serialize(json::object{{"status", "ready"}, {"seq", ctx.state.seq()}}));
-    return reply(req, http::status::service_unavailable,
-                 json_error("not_ready", ctx.not_ready_reason()));
+                   json::serialize(json::object{{"status", "ready"}, {"seq", seq}}));
+    return reply(req, http::status::service_unavailable, json_error("not_ready", reason));
   }
-  return reply(req, http::status::ok, process_metrics().render(ctx.fanout.counts_by_topic()),
+  auto counts = ctx.shared.with([](hub& h, store&) { return h.counts_by_topic(); });
+  return reply(req, http::status::ok, process_metrics().render(counts),
                "text/plain; version=0.0.4");
 }
 
 // The queues the caller may read.
 http_response list_queues(const http_request& req, http_context& ctx, const auth::principal& who) {
   json::array names;
-  for (const auto& topic : ctx.state.topic_names()) {
+  auto [topics, seq] = ctx.shared.with(
+      [](hub&, store& state) { return std::pair(state.topic_names(), state.seq()); });
+  for (const auto& topic : topics) {
     if (topic.rfind(queue_topic_prefix, 0) == 0 && gate::may_read(who, topic))
       names.push_back(json::string(topic.substr(queue_topic_prefix.size())));
   }
   return reply(req, http::status::ok,
-               json::serialize(json::object{{"queues", names}, {"seq", ctx.state.seq()}}));
+               json::serialize(json::object{{"queues", names}, {"seq", seq}}));
 }
 
 http_response topic_document(const http_request& req, http_context& ctx, const auth::principal& who,
@@ -68,14 +76,19 @@ http_response topic_document(const http_request& req, http_context& ctx, const a
   if (!gate::may_read(who, topic))
     return reply(req, http::status::forbidden,
                  json_error("forbidden", "your token does not grant '" + topic + "'"));
-  if (!ctx.state.loaded())
+  auto [loaded, doc] = ctx.shared.with([&](hub&, store& state) {
+    if (!state.loaded()) return std::pair(false, std::optional<std::string>());
+    auto found = state.document(topic);
+    if (!found) return std::pair(true, std::optional<std::string>());
+    (*found)["seq"] = state.seq();
+    return std::pair(true, std::optional<std::string>(json::serialize(*found)));
+  });
+  if (!loaded)
     return reply(req, http::status::service_unavailable, json_error("not_ready", "loading"));
-  auto doc = ctx.state.document(topic);
   if (!doc)
     return reply(req, http::status::not_found,
                  json_error("unknown_queue", "no queue '" + shown(name) + "'"));
-  (*doc)["seq"] = ctx.state.seq();
-  return reply(req, http::status::ok, json::serialize(*doc));
+  return reply(req, http::status::ok, std::move(*doc));
 }
 
 http_response route(const http_request& req, http_context& ctx, const request_origin& from) {

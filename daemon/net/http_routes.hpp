@@ -11,8 +11,8 @@
 #include "../config.hpp"
 #include "../state/store.hpp"
 #include "gate.hpp"
-#include "hub.hpp"
 #include "messages.hpp"
+#include "shared_hub.hpp"
 
 namespace queuecast {
 
@@ -20,8 +20,7 @@ using http_response = http::response<http::string_body>;
 
 struct http_context {
   const config& cfg;
-  store& state;
-  hub& fanout;
+  shared_hub& shared;  // the store and the hub, behind their lock
   gate& door;
   std::function<bool()> ready;
   std::function<std::string()> not_ready_reason;

@@ -171,7 +171,7 @@ std::variant<http_response, accepted_upgrade> decide_upgrade(const http_request&
 // One implementation for plain and TLS connections (Stream: beast::tcp_stream
 // or tls_stream). tls: the context a TLS connection was accepted with.
 template <class Stream>
-asio::awaitable<void> serve(Stream stream, connection_slot slot, http_context& ctx,
+asio::awaitable<void> serve(Stream stream, connection_slot slot, http_context& ctx, shard& home,
                             request_origin from, std::shared_ptr<asio::ssl::context> tls) {
   // Handshaking connections count against --max-http-connections too: a
   // stalled handshake is what a slow-loris client would send.
@@ -200,7 +200,7 @@ asio::awaitable<void> serve(Stream stream, connection_slot slot, http_context& c
       slot.leave_http();
       using layer = std::remove_cvref_t<decltype(websocket_layer(std::move(stream)))>;
       std::make_shared<ws_session<layer>>(websocket_layer(std::move(stream)), std::move(slot), ctx,
-                                          std::move(accepted.where), std::move(accepted.who),
+                                          home, std::move(accepted.where), std::move(accepted.who),
                                           from.peer, std::move(tls))
           ->start(std::move(*req));
       co_return;
@@ -222,21 +222,22 @@ void log_session_failure(std::exception_ptr error) {
 }  // namespace
 
 void start_http_session(asio::ip::tcp::socket socket, connection_slot slot, http_context& context,
-                        bool admin_listener, std::shared_ptr<asio::ssl::context> tls) {
+                        shard& home, bool admin_listener, std::shared_ptr<asio::ssl::context> tls) {
   beast::error_code ec;
   auto peer = socket.remote_endpoint(ec);
   request_origin from{tls != nullptr, admin_listener, ec ? "?" : peer.address().to_string()};
   auto executor = socket.get_executor();
   if (!tls) {
     asio::co_spawn(executor,
-                   serve(beast::tcp_stream(std::move(socket)), std::move(slot), context,
+                   serve(beast::tcp_stream(std::move(socket)), std::move(slot), context, home,
                          std::move(from), nullptr),
                    log_session_failure);
     return;
   }
   tls_stream stream(beast::tcp_stream(std::move(socket)), *tls);
   asio::co_spawn(
-      executor, serve(std::move(stream), std::move(slot), context, std::move(from), std::move(tls)),
+      executor,
+      serve(std::move(stream), std::move(slot), context, home, std::move(from), std::move(tls)),
       log_session_failure);
 }
 

@@ -25,6 +25,7 @@
 #include "connection_limits.hpp"
 #include "http_routes.hpp"
 #include "outbound_stream.hpp"
+#include "shards.hpp"
 
 namespace queuecast {
 
@@ -50,8 +51,9 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
  public:
   // tls: the context a TLS connection was accepted with (null for plain TCP),
   // held so that a certificate reload never frees it under the connection.
-  ws_session(Stream&& stream, connection_slot slot, http_context& ctx, websocket_target target,
-             std::optional<auth::principal> who, std::string peer,
+  // home: the shard whose thread runs this session (the stream's executor).
+  ws_session(Stream&& stream, connection_slot slot, http_context& ctx, shard& home,
+             websocket_target target, std::optional<auth::principal> who, std::string peer,
              std::shared_ptr<asio::ssl::context> tls);
   ~ws_session() override;
 
@@ -82,12 +84,21 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   void subscribe(const subscribe_request& request);
   bool rate_limited();
   void wake_writer();
+  void forget_latest(const std::string& topic);
+  void leave_hub();
+  // Runs f(hub&) under the shared hub's lock (shared_hub.hpp); the hub knows
+  // this session as sink_.
+  template <class F>
+  auto with_hub(F&& f) {
+    return ctx_.shared.with([&](hub& h, store&) { return f(h); });
+  }
 
   std::shared_ptr<asio::ssl::context> tls_;  // declared first: outlives ws_
   websocket::stream<outbound_stream<Stream>> ws_;
   beast::flat_buffer read_buffer_;  // one client message; empty between messages
   connection_slot slot_;
   http_context& ctx_;
+  shard_sink sink_;  // what the hub holds: its calls reach us through our shard
   websocket_target target_;
   std::optional<auth::principal> who_;
   std::string peer_;

@@ -36,12 +36,14 @@ inline asio::ip::tcp::socket& tcp_socket(beast::tcp_stream& stream) {
 
 template <class Stream>
 ws_session<Stream>::ws_session(Stream&& stream, connection_slot slot, http_context& ctx,
-                               websocket_target target, std::optional<auth::principal> who,
-                               std::string peer, std::shared_ptr<asio::ssl::context> tls)
+                               shard& home, websocket_target target,
+                               std::optional<auth::principal> who, std::string peer,
+                               std::shared_ptr<asio::ssl::context> tls)
     : tls_(std::move(tls)),
       ws_(std::move(stream)),
       slot_(std::move(slot)),
       ctx_(ctx),
+      sink_(home),
       target_(std::move(target)),
       who_(std::move(who)),
       peer_(std::move(peer)),
@@ -54,7 +56,7 @@ ws_session<Stream>::ws_session(Stream&& stream, connection_slot slot, http_conte
 
 template <class Stream>
 ws_session<Stream>::~ws_session() {
-  ctx_.fanout.remove(this);
+  leave_hub();
   process_metrics().connections_open--;
 }
 
@@ -63,6 +65,7 @@ ws_session<Stream>::~ws_session() {
 // writer's coroutine and one pending read.
 template <class Stream>
 void ws_session<Stream>::start(http_request request) {
+  sink_.bind(this->weak_from_this());
   spawn(accept(std::move(request)), "handshake");
 }
 
@@ -74,7 +77,7 @@ void ws_session<Stream>::spawn(asio::awaitable<void> task, const char* what) {
                  [self = this->shared_from_this(), what](std::exception_ptr error) {
                    if (!error) return;
                    self->finished_ = true;
-                   self->ctx_.fanout.remove(self.get());
+                   self->leave_hub();
                    try {
                      std::rethrow_exception(error);
                    } catch (const std::exception& e) {
@@ -106,18 +109,21 @@ asio::awaitable<void> ws_session<Stream>::accept(http_request request) {
     wake_writer();
     co_return;
   }
-  ctx_.fanout.attach(this);  // so status and shutdown frames reach it
+  with_hub([&](hub& h) {
+    h.attach(&sink_);  // so status and shutdown frames reach it
+    if (target_.kind == session_kind::protocol) {
+      // Through the hub's path, so that it comes before any status frame.
+      sink_.send(welcome_frame(h.seq()));
+    } else if (h.subscription_count(&sink_) == 0) {
+      h.subscribe(&sink_, target_.topic,
+                  target_.kind == session_kind::compat_queue ? sub_format::queue_update
+                                                             : sub_format::job_events,
+                  std::nullopt);
+    }
+  });
   if (ctx_.door.enabled()) {
     credentials_timer_ = std::make_unique<asio::steady_timer>(ws_.get_executor());
     spawn(watch_credentials(), "credentials");
-  }
-  if (target_.kind == session_kind::protocol) {
-    send(welcome_frame(ctx_.fanout.seq()));
-  } else if (ctx_.fanout.subscription_count(this) == 0) {
-    ctx_.fanout.subscribe(this, target_.topic,
-                          target_.kind == session_kind::compat_queue ? sub_format::queue_update
-                                                                     : sub_format::job_events,
-                          std::nullopt);
   }
   read_next();
 }
@@ -164,7 +170,7 @@ void ws_session<Stream>::on_read(beast::error_code ec) {
 template <class Stream>
 void ws_session<Stream>::end_reading() {
   finished_ = true;
-  ctx_.fanout.remove(this);
+  leave_hub();
   wake_writer();
   if (credentials_timer_) credentials_timer_->cancel();
   // Nobody reads this connection any more (the close handshake is done, or
@@ -193,11 +199,11 @@ asio::awaitable<void> ws_session<Stream>::watch_credentials() {
     auto [ec] = co_await credentials_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) continue;  // cancelled: credentials changed, or the session ended
     if (!who_) {
-      process_metrics().auth_failures["timeout"]++;
+      process_metrics().auth_failures.add("timeout");
       close(close_policy_violation,
             "authentication timeout: send {\"type\":\"hello\",\"token\":...} first");
     } else if (who_->expires && *who_->expires <= std::chrono::system_clock::now()) {
-      process_metrics().auth_failures["expired_connection"]++;
+      process_metrics().auth_failures.add("expired_connection");
       close(close_token_expired,
             "token expired; refresh with {\"type\":\"auth\",\"token\":...} "
             "before it expires, or reconnect with a new one");
@@ -246,10 +252,13 @@ void ws_session<Stream>::authenticate(const std::string& token, bool refresh) {
   who_ = std::move(verdict.who);
   if (credentials_timer_) credentials_timer_->cancel();  // watch_credentials re-reads the expiry
   // A refreshed token may grant less: subscriptions it does not cover end.
-  for (const std::string& topic : ctx_.fanout.topics_of(this)) {
+  auto topics = with_hub([&](hub& h) { return h.topics_of(&sink_); });
+  for (const std::string& topic : topics) {
     if (gate::may_read(*who_, topic)) continue;
-    ctx_.fanout.unsubscribe(this, topic);
-    latest_.erase(topic);
+    with_hub([&](hub& h) {
+      h.unsubscribe(&sink_, topic);
+      forget_latest(topic);
+    });
     send(error_frame("forbidden", "the new token does not grant '" + topic + "'", topic));
     send(make_frame({{"type", "unsubscribed"}, {"topic", topic}}));
   }
@@ -274,15 +283,20 @@ void ws_session<Stream>::handle_request(const client_message& message) {
     return send(error_frame(bad->code, bad->message, bad->topic));
   }
   if (auto* ping = std::get_if<ping_request>(&message)) {
-    return send(make_frame({{"type", "pong"}, {"id", ping->id}, {"seq", ctx_.fanout.seq()}}));
+    std::int64_t seq = with_hub([](hub& h) { return h.seq(); });
+    return send(make_frame({{"type", "pong"}, {"id", ping->id}, {"seq", seq}}));
   }
   if (auto* unsubscribe = std::get_if<unsubscribe_request>(&message)) {
-    if (!ctx_.fanout.is_subscribed(this, unsubscribe->topic)) {
+    bool was_subscribed = with_hub([&](hub& h) {
+      if (!h.is_subscribed(&sink_, unsubscribe->topic)) return false;
+      h.unsubscribe(&sink_, unsubscribe->topic);
+      forget_latest(unsubscribe->topic);
+      return true;
+    });
+    if (!was_subscribed) {
       return send(error_frame("not_subscribed", "not subscribed to '" + unsubscribe->topic + "'",
                               unsubscribe->topic));
     }
-    ctx_.fanout.unsubscribe(this, unsubscribe->topic);
-    latest_.erase(unsubscribe->topic);
     return send(make_frame({{"type", "unsubscribed"}, {"topic", unsubscribe->topic}}));
   }
   subscribe(std::get<subscribe_request>(message));
@@ -291,25 +305,45 @@ void ws_session<Stream>::handle_request(const client_message& message) {
 template <class Stream>
 void ws_session<Stream>::subscribe(const subscribe_request& request) {
   if (ctx_.door.enabled() && !gate::may_read(*who_, request.topic)) {
-    process_metrics().auth_failures["forbidden_topic"]++;
+    process_metrics().auth_failures.add("forbidden_topic");
     return send(error_frame("forbidden", "your token does not grant '" + request.topic + "'",
                             request.topic));
   }
-  // The hub holds the subscriptions: a refused topic (unknown) takes no slot.
-  if (!ctx_.fanout.is_subscribed(this, request.topic) &&
-      ctx_.fanout.subscription_count(this) >= ctx_.cfg.max_subscriptions) {
+  bool admitted = with_hub([&](hub& h) {
+    // The hub holds the subscriptions: a refused topic (unknown) takes no slot.
+    if (!h.is_subscribed(&sink_, request.topic) &&
+        h.subscription_count(&sink_) >= ctx_.cfg.max_subscriptions)
+      return false;
+    // Subscribing again replaces the old subscription (a client resyncing),
+    // and the snapshot of it that may still wait.
+    h.unsubscribe(&sink_, request.topic);
+    forget_latest(request.topic);
+    h.subscribe(&sink_, request.topic,
+                request.mode == sub_mode::delta ? sub_format::delta : sub_format::snapshot,
+                request.since);
+    return true;
+  });
+  if (!admitted) {
     process_metrics().client_errors++;
-    return send(error_frame(
+    send(error_frame(
         "too_many_subscriptions",
         "at most " + std::to_string(ctx_.cfg.max_subscriptions) + " topics per connection",
         request.topic));
   }
-  // Subscribing again replaces the old subscription (a client resyncing).
-  ctx_.fanout.unsubscribe(this, request.topic);
-  latest_.erase(request.topic);
-  ctx_.fanout.subscribe(this, request.topic,
-                        request.mode == sub_mode::delta ? sub_format::delta : sub_format::snapshot,
-                        request.since);
+}
+
+// Inside with_hub(), after the hub let go of our subscription to `topic`:
+// a snapshot of it that waits here or is still on its way from the hub is
+// of the old subscription, and is dropped.
+template <class Stream>
+void ws_session<Stream>::forget_latest(const std::string& topic) {
+  sink_.forget_latest(topic);
+  latest_.erase(topic);
+}
+
+template <class Stream>
+void ws_session<Stream>::leave_hub() {
+  with_hub([&](hub& h) { h.remove(&sink_); });
 }
 
 template <class Stream>
@@ -326,6 +360,8 @@ bool ws_session<Stream>::rate_limited() {
 
 template <class Stream>
 void ws_session<Stream>::send(frame f) {
+  // Our own replies go after what the hub sent us earlier (shards.hpp).
+  sink_.home().drain();
   if (finished_ || closing_) return;
   queue_.push_back(std::move(f));
   if (queue_.size() > ctx_.cfg.max_queue) {
@@ -357,6 +393,7 @@ void ws_session<Stream>::dropped(const std::string& topic) {
 
 template <class Stream>
 void ws_session<Stream>::close(std::uint16_t code, std::string reason) {
+  sink_.home().drain();  // what the hub sent before goes out before the close frame
   if (closing_) return;
   closing_ = true;
   close_code_ = code;

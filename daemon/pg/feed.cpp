@@ -51,11 +51,11 @@ const char* verdict_event(history_verdict verdict) {
 
 }  // namespace
 
-feed::feed(asio::any_io_executor executor, const config& cfg, store& state, hub& fanout)
+feed::feed(asio::any_io_executor executor, const config& cfg, store& state, shared_hub& shared)
     : executor_(executor),
       cfg_(cfg),
       state_(state),
-      hub_(fanout),
+      shared_(shared),
       link_(executor, cfg),
       history_(link_.queries()),
       wake_(executor),
@@ -64,7 +64,8 @@ feed::feed(asio::any_io_executor executor, const config& cfg, store& state, hub&
 bool feed::request_replay(const replay_request& request) {
   if (!ready_ || replays_.size() >= max_queued_replays) return false;
   replays_.push_back(request);
-  wake_.cancel();
+  // Possibly on a session's thread: the timer is cancelled on ours.
+  asio::post(executor_, [this] { wake_.cancel(); });
   return true;
 }
 
@@ -107,17 +108,19 @@ asio::awaitable<void> feed::run(std::function<void(const std::string&)> on_fatal
 
 // Clients keep the last known state, marked not live, until we are back.
 void feed::go_offline(const std::string& why) {
-  ready_ = false;
-  reason_ = why;
-  answer_queued_replays_fresh();
+  shared_.with([&](hub& clients, store& state) {
+    ready_ = false;
+    reason_ = why;
+    answer_queued_replays_fresh(clients);
+    clients.set_live(false, state.loaded() ? why + "; serving the last known state" : why);
+  });
   process_metrics().db_connected = false;
-  hub_.set_live(false, state_.loaded() ? why + "; serving the last known state" : why);
   link_.disconnect();
 }
 
-void feed::answer_queued_replays_fresh() {
+void feed::answer_queued_replays_fresh(hub& clients) {
   while (!replays_.empty()) {
-    hub_.finish_replay(replays_.front(), std::nullopt);
+    clients.finish_replay(replays_.front(), std::nullopt);
     replays_.pop_front();
   }
 }
@@ -126,9 +129,11 @@ asio::awaitable<void> feed::connect_and_follow() {
   log(log_level::info, "db_connected", {{"seq", std::to_string(state_.seq())}});
   co_await bring_up_to_date();
   co_await check_capture();
-  ready_ = true;
-  reason_.clear();
-  hub_.set_live(true, "");
+  shared_.with([&](hub& clients, store&) {
+    ready_ = true;
+    reason_.clear();
+    clients.set_live(true, "");
+  });
   co_await follow();
 }
 
@@ -153,7 +158,14 @@ asio::awaitable<void> feed::load(const std::string& why) {
   history_id_ = loaded.position.id;
   std::size_t queues = loaded.state.queues(), phases = loaded.state.phases();
   bool reload = state_.loaded();
-  std::vector<std::string> gone = state_.install(std::move(loaded.state));
+  shared_.with([&](hub& clients, store& state) {
+    std::vector<std::string> gone = state.install(std::move(loaded.state));
+    if (reload) {
+      clients.restart_all(why, gone);
+    } else {
+      clients.retry_pending();
+    }
+  });
   process_metrics().seq = state_.seq();
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
@@ -163,12 +175,7 @@ asio::awaitable<void> feed::load(const std::string& why) {
        {"phases", std::to_string(phases)},
        {"took_ms", std::to_string(took.count())},
        {"reason", why}});
-  if (reload) {
-    process_metrics().db_reloads++;
-    hub_.restart_all(why, gone);
-  } else {
-    hub_.retry_pending();
-  }
+  if (reload) process_metrics().db_reloads++;
 }
 
 // ---- following the history --------------------------------------------------
@@ -177,7 +184,7 @@ asio::awaitable<void> feed::load(const std::string& why) {
 // when idle. Returns only by throwing.
 asio::awaitable<void> feed::follow() {
   while (true) {
-    if (!replays_.empty()) {
+    if (shared_.with([&](hub&, store&) { return !replays_.empty(); })) {
       co_await serve_one_replay();
       // Live changes first: whatever rang meanwhile is applied before the next replay.
       if (std::size_t rung = link_.take_doorbell(); rung > 0) {
@@ -217,18 +224,20 @@ asio::awaitable<void> feed::catch_up() {
 }
 
 void feed::deliver(const std::vector<change_row>& rows) {
-  std::vector<topic_update> updates;
-  try {
-    updates = state_.apply(rows);  // checks every row first (change_problem)
-  } catch (const state_diverged&) {
-    throw;
-  } catch (const std::exception& e) {
-    // The history does not fit our state: start over from a fresh load.
-    throw state_diverged(e.what());
-  }
+  shared_.with([&](hub& clients, store& state) {
+    std::vector<topic_update> updates;
+    try {
+      updates = state.apply(rows);  // checks every row first (change_problem)
+    } catch (const state_diverged&) {
+      throw;
+    } catch (const std::exception& e) {
+      // The history does not fit our state: start over from a fresh load.
+      throw state_diverged(e.what());
+    }
+    clients.publish(updates);
+  });
   process_metrics().changes_applied += rows.size();
   process_metrics().seq = state_.seq();
-  hub_.publish(updates);
   // Commit time from the history rows themselves, never from a NOTIFY.
   std::int64_t committed_at_us = rows.back().committed_at_us;
   if (committed_at_us > 0) process_metrics().observe_lag((now_us() - committed_at_us) / 1e6);
@@ -262,7 +271,7 @@ asio::awaitable<void> feed::check_capture() {
               ": changes are not recorded (see queuecast.capture_status())";
   if (problem.empty() && !capture_problem_.empty())
     log(log_level::info, "capture_enabled", {{"meaning", "every captured table records again"}});
-  capture_problem_ = std::move(problem);
+  shared_.with([&](hub&, store&) { capture_problem_ = std::move(problem); });
   process_metrics().capture_disabled_tables =
       report.known ? static_cast<std::int64_t>(report.disabled.size()) : -1;
 }
@@ -277,7 +286,8 @@ asio::awaitable<std::optional<json::array>> feed::replay(const replay_request& r
   touched_rows touched = co_await history_.read_touched(history_id_, request.since, state_.seq());
   if (!touched.judgement.follows() || !touched.rows) co_return std::nullopt;  // a fresh start
   try {
-    co_return state_.replay_ops(request.topic, *touched.rows);
+    co_return shared_.with(
+        [&](hub&, store& state) { return state.replay_ops(request.topic, *touched.rows); });
   } catch (const std::logic_error& e) {
     // A history row with a key that is not an id (stoll): not a reason to
     // drop the connection; the client gets a fresh snapshot instead.
@@ -291,15 +301,20 @@ asio::awaitable<std::optional<json::array>> feed::replay(const replay_request& r
 // replay nobody wants any more (unsubscribed, replaced, session gone) costs
 // nothing; one answer serves every queued replay of the same topic and seq.
 asio::awaitable<void> feed::serve_one_replay() {
-  while (!replays_.empty() && !hub_.replay_wanted(replays_.front())) replays_.pop_front();
-  if (replays_.empty()) co_return;
-  replay_request request = replays_.front();
-  replays_.pop_front();
+  auto next = shared_.with([&](hub& clients, store&) -> std::optional<replay_request> {
+    while (!replays_.empty() && !clients.replay_wanted(replays_.front())) replays_.pop_front();
+    if (replays_.empty()) return std::nullopt;
+    replay_request request = replays_.front();
+    replays_.pop_front();
+    return request;
+  });
+  if (!next) co_return;
+  const replay_request& request = *next;
   std::optional<json::array> ops;
   try {
     ops = co_await replay(request);
   } catch (...) {
-    hub_.finish_replay(request, std::nullopt);
+    shared_.with([&](hub& clients, store&) { clients.finish_replay(request, std::nullopt); });
     throw;
   }
   process_metrics().replays++;
@@ -307,14 +322,16 @@ asio::awaitable<void> feed::serve_one_replay() {
       {{"topic", request.topic},
        {"since", std::to_string(request.since)},
        {"resumed", ops ? "true" : "false"}});
-  hub_.finish_replay(request, ops);
-  std::erase_if(replays_, [&](const replay_request& same) {
-    if (same.topic != request.topic || same.since != request.since) return false;
-    if (hub_.replay_wanted(same)) {
-      hub_.finish_replay(same, ops);
-      process_metrics().replays_shared++;
-    }
-    return true;
+  shared_.with([&](hub& clients, store&) {
+    clients.finish_replay(request, ops);
+    std::erase_if(replays_, [&](const replay_request& same) {
+      if (same.topic != request.topic || same.since != request.since) return false;
+      if (clients.replay_wanted(same)) {
+        clients.finish_replay(same, ops);
+        process_metrics().replays_shared++;
+      }
+      return true;
+    });
   });
 }
 

@@ -10,7 +10,10 @@
 //
 // The parts: database_link (connections, doorbell, probe), history_reader
 // (every read, each in one snapshot, with one verdict), store (the state),
-// hub (the clients). The feed decides what happens next.
+// hub (the clients). The feed decides what happens next. It runs on the
+// main thread, the only one that changes the store; it changes the store and
+// talks to the hub inside shared_hub::with(), because sessions on other
+// threads read both (net/shared_hub.hpp).
 #pragma once
 
 #include <boost/asio.hpp>
@@ -19,7 +22,7 @@
 #include <string>
 
 #include "../config.hpp"
-#include "../net/hub.hpp"
+#include "../net/shared_hub.hpp"
 #include "../state/store.hpp"
 #include "../util/backoff.hpp"
 #include "database_link.hpp"
@@ -29,7 +32,7 @@ namespace queuecast {
 
 class feed {
  public:
-  feed(asio::any_io_executor executor, const config& cfg, store& state, hub& fanout);
+  feed(asio::any_io_executor executor, const config& cfg, store& state, shared_hub& shared);
 
   // Runs until the executor stops. The first connection must succeed within
   // cfg.startup_timeout, else on_fatal is called with a message.
@@ -37,11 +40,13 @@ class feed {
 
   // Ready: connected, state loaded, and no captured table has its capture
   // turned off (capture_status(), extension 0.2.0; unknown counts as fine).
+  // Both ask inside shared_hub::with().
   bool ready() const { return ready_ && capture_problem_.empty(); }
   const std::string& not_ready_reason() const { return ready_ ? capture_problem_ : reason_; }
 
   // Queues a resume that the in-memory window cannot serve; it is answered
   // from queuecast.changes between notifications. False when not connected.
+  // The hub calls it, inside shared_hub::with(), from any thread.
   bool request_replay(const replay_request& request);
 
  private:
@@ -57,19 +62,20 @@ class feed {
   asio::awaitable<std::optional<json::array>> replay(const replay_request& request);
   void deliver(const std::vector<change_row>& rows);
   void go_offline(const std::string& why);
-  void answer_queued_replays_fresh();
+  void answer_queued_replays_fresh(hub& clients);
 
   asio::any_io_executor executor_;
   const config& cfg_;
-  store& state_;
-  hub& hub_;
+  store& state_;  // read freely here (only this thread writes it), written inside with()
+  shared_hub& shared_;
   database_link link_;
   history_reader history_;
+  // Guarded by shared_'s lock: the hub and the HTTP routes ask from other threads.
   bool ready_ = false;
   std::string reason_ = "starting";
   std::string capture_problem_;  // why capture_status() says changes are not recorded
-  std::chrono::steady_clock::time_point next_capture_check_{};
   std::deque<replay_request> replays_;
+  std::chrono::steady_clock::time_point next_capture_check_{};
   asio::steady_timer wake_;    // cancelled to wake the listen loop for replays
   std::string reload_reason_;  // set: the next connection reloads everything
   std::string history_id_;     // the history our state follows

@@ -10,11 +10,12 @@ metrics& process_metrics() {
 }
 
 void metrics::observe_lag(double seconds) {
+  std::lock_guard lock(lag_mutex_);
   for (std::size_t i = 0; i < lag_buckets.size(); ++i) {
-    if (seconds <= lag_buckets[i]) lag_counts[i]++;
+    if (seconds <= lag_buckets[i]) lag_counts_[i]++;
   }
-  lag_count++;
-  lag_sum += seconds;
+  lag_count_++;
+  lag_sum_ += seconds;
 }
 
 namespace {
@@ -55,9 +56,9 @@ std::string metrics::render(
           client_errors);
   labelled(out, "queuecast_auth_failures_total",
            "Refused credentials, subscriptions and connections, by reason.", "reason",
-           auth_failures);
+           auth_failures.values());
   labelled(out, "queuecast_connections_refused_total", "Connections refused at a limit, by limit.",
-           "limit", connections_refused);
+           "limit", connections_refused.values());
   counter(out, "queuecast_origin_refusals_total",
           "Browser requests refused because of their Origin.", origin_refusals);
   counter(out, "queuecast_db_reconnects_total", "Reconnections to the database after a failure.",
@@ -88,13 +89,14 @@ std::string metrics::render(
   }
   out << "# HELP queuecast_commit_to_send_seconds Commit time to frames queued for clients.\n"
       << "# TYPE queuecast_commit_to_send_seconds histogram\n";
+  std::lock_guard lock(lag_mutex_);
   for (std::size_t i = 0; i < lag_buckets.size(); ++i) {
     out << "queuecast_commit_to_send_seconds_bucket{le=\"" << lag_buckets[i] << "\"} "
-        << lag_counts[i] << '\n';
+        << lag_counts_[i] << '\n';
   }
-  out << "queuecast_commit_to_send_seconds_bucket{le=\"+Inf\"} " << lag_count << '\n'
-      << "queuecast_commit_to_send_seconds_sum " << lag_sum << '\n'
-      << "queuecast_commit_to_send_seconds_count " << lag_count << '\n';
+  out << "queuecast_commit_to_send_seconds_bucket{le=\"+Inf\"} " << lag_count_ << '\n'
+      << "queuecast_commit_to_send_seconds_sum " << lag_sum_ << '\n'
+      << "queuecast_commit_to_send_seconds_count " << lag_count_ << '\n';
   return out.str();
 }
 

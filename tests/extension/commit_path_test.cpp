@@ -1,10 +1,8 @@
-// Capture through real commits, the way applications run it: no SET
-// CONSTRAINTS ALL IMMEDIATE (which the pgTAP suites need to read history
-// inside their rolled-back transactions, so they never reach this path).
-// Row events are deferred: the capture trigger writes the history rows while
-// COMMIT runs, and the doorbell is sent at pre-commit. Each test commits, then
-// checks the history rows against the statements that ran, their seqs and the
-// one NOTIFY.
+// Capture through real commits, the way applications run it. The capture
+// trigger only buffers each change; the history rows and the doorbell are
+// written at pre-commit, after every deferred trigger has fired, whatever SET
+// CONSTRAINTS says. Each test commits, then checks the history rows against
+// the statements that ran, their seqs and the one NOTIFY.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -26,8 +24,8 @@ class commit_path_test : public ::testing::Test {
     qc_test::create_database(db_name);
     pg_session setup(qc_test::conninfo(db_name));
     // A user's deferred check that refuses phases titled 'poison' at commit.
-    // Triggers on one event fire in name order, so it runs after `capture`:
-    // the capture has written the row's history when the commit fails.
+    // Deferred triggers fire before pre-commit: the commit fails before any
+    // history is written.
     setup.exec(
         "CREATE FUNCTION public.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         "RAISE EXCEPTION 'poison phase %', NEW.id USING ERRCODE = 'check_violation'; END $$");
@@ -61,9 +59,8 @@ class commit_path_test : public ::testing::Test {
   }
 
   // The rows after SetUp are one transaction's: contiguous seqs (all are
-  // written at commit here; a savepoint rolled back under immediate
-  // constraints would leave a hole), one txid and commit time, and exactly
-  // one NOTIFY whose first/last/n describe them.
+  // drawn at pre-commit, rolled-back savepoints draw none), one txid and
+  // commit time, and exactly one NOTIFY whose first/last/n describe them.
   void expect_one_transaction_and_its_doorbell() {
     long long first = writer_->number("SELECT min(seq) FROM queuecast.changes WHERE seq > " +
                                       std::to_string(mark_));
@@ -128,27 +125,30 @@ TEST_F(commit_path_test, a_committed_transaction_is_recorded_at_commit_in_statem
   expect_one_transaction_and_its_doorbell();
 }
 
-TEST_F(commit_path_test, constraints_switched_mid_transaction_keep_statement_order) {
+// SET CONSTRAINTS (which ORMs issue) no longer decides when history is
+// written or the commit-order lock taken: nothing before COMMIT.
+TEST_F(commit_path_test, set_constraints_writes_nothing_and_takes_no_lock_before_commit) {
   writer_->exec("SELECT queuecast.create_queue('c2')");
   listener_->notifications(300ms, false);
   mark_ = writer_->number("SELECT max(seq) FROM queuecast.changes");
+  pg_session observer(qc_test::conninfo(db_name));
+  auto holders = [&] {
+    return observer.number("SELECT count(*) FROM queuecast.commit_order_holder()");
+  };
 
   writer_->exec("BEGIN");
   std::string d1 = insert_phase("c2", "d1");
-  EXPECT_EQ(written_so_far(), 0) << "deferred: nothing written yet";
   writer_->exec("SET CONSTRAINTS ALL IMMEDIATE");
-  EXPECT_EQ(written_so_far(), 1) << "switching to immediate fires the pending event";
   std::string d2 = insert_phase("c2", "d2");
-  EXPECT_EQ(written_so_far(), 2) << "immediate: written at the end of the statement";
+  EXPECT_EQ(written_so_far(), 0) << "immediate constraints wrote history before COMMIT";
+  EXPECT_EQ(holders(), 0) << "immediate constraints took the commit-order lock before COMMIT";
   writer_->exec("SET CONSTRAINTS ALL DEFERRED");
   std::string d3 = insert_phase("c2", "d3");
   writer_->exec("UPDATE queuecast.phases SET priority = 1 WHERE id = " + d1);
-  EXPECT_EQ(written_so_far(), 2) << "deferred again";
-  writer_->exec("SET CONSTRAINTS queuecast.capture IMMEDIATE");  // by name, as an application may
-  EXPECT_EQ(written_so_far(), 4);
-  writer_->exec("SET CONSTRAINTS ALL DEFERRED");
+  writer_->exec("SET CONSTRAINTS ALL IMMEDIATE");
   writer_->exec("DELETE FROM queuecast.phases WHERE id = " + d2);
-  EXPECT_EQ(written_so_far(), 4);
+  EXPECT_EQ(written_so_far(), 0);
+  EXPECT_EQ(holders(), 0);
   writer_->exec("COMMIT");
 
   EXPECT_EQ(history(), lines({"phase INSERT " + d1, "phase INSERT " + d2, "phase INSERT " + d3,
@@ -177,17 +177,40 @@ TEST_F(commit_path_test, a_commit_that_fails_leaves_no_history_and_no_notificati
                            "'c3'"),
             "survivor");
 
-  // The commit did get as far as writing four history rows (TRUNCATE, p1,
-  // the queue, the poison phase): their seqs are used up. So the rows were
-  // written and vanished with the transaction, and the commit-order lock
-  // they took is free again: another session commits (or times out).
+  // The deferred check failed before pre-commit: no seq was drawn and the
+  // commit-order lock was never taken; another session commits (or times
+  // out) and gets the next seq.
   pg_session other(qc_test::conninfo(db_name));
   other.exec("SET statement_timeout = '5s'");
   std::string after = other.value(
       "INSERT INTO queuecast.phases (queue, title) VALUES ('c3', 'after') RETURNING id");
   EXPECT_EQ(history(), lines({"phase INSERT " + after}));
-  EXPECT_EQ(writer_->number("SELECT max(seq) FROM queuecast.changes"), mark_ + 5)
-      << "the failed commit should have drawn four seqs";
+  EXPECT_EQ(writer_->number("SELECT max(seq) FROM queuecast.changes"), mark_ + 1)
+      << "the failed commit drew seqs: history was written before the deferred check ran";
+  expect_one_transaction_and_its_doorbell();
+}
+
+// A new session loads the library at its first captured change. When that
+// happens inside nested savepoints, the buffer has seen no savepoint start:
+// it must still cut at the outer savepoint when that is rolled back.
+TEST_F(commit_path_test, the_library_loaded_inside_savepoints_still_honours_them) {
+  writer_->exec("SELECT queuecast.create_queue('c4')");
+  listener_->notifications(300ms, false);
+  mark_ = writer_->number("SELECT max(seq) FROM queuecast.changes");
+
+  pg_session fresh(qc_test::conninfo(db_name));
+  fresh.exec("BEGIN");
+  fresh.exec("SAVEPOINT outer_sp");
+  fresh.exec("SAVEPOINT inner_sp");
+  fresh.exec("INSERT INTO queuecast.phases (queue, title) VALUES ('c4', 'loaded here')");
+  fresh.exec("RELEASE SAVEPOINT inner_sp");
+  fresh.exec("INSERT INTO queuecast.phases (queue, title) VALUES ('c4', 'also dropped')");
+  fresh.exec("ROLLBACK TO SAVEPOINT outer_sp");
+  std::string kept =
+      fresh.value("INSERT INTO queuecast.phases (queue, title) VALUES ('c4', 'kept') RETURNING id");
+  fresh.exec("COMMIT");
+
+  EXPECT_EQ(history(), lines({"phase INSERT " + kept}));
   expect_one_transaction_and_its_doorbell();
 }
 

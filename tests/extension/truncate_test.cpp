@@ -1,5 +1,5 @@
-// TRUNCATE capture through real commits: the TRUNCATE is kept in backend
-// memory and written at commit in statement order, savepoints included.
+// TRUNCATE capture through real commits: the TRUNCATE is buffered like any
+// row change and written at pre-commit in statement order, savepoints included.
 // Each test checks the history against the tables by replaying it.
 #include <gtest/gtest.h>
 
@@ -67,6 +67,18 @@ TEST_F(truncate_test, immediate_insert_then_truncate_is_recorded_in_that_order) 
   EXPECT_EQ(phases(), 1);
 }
 
+// Capture was deferred before 0.2.0's pre-commit writer: PostgreSQL refused
+// this TRUNCATE with "pending trigger events".
+TEST_F(truncate_test, insert_then_truncate_without_set_constraints_is_recorded_in_that_order) {
+  s_->exec("BEGIN");
+  s_->exec("SELECT queuecast.enqueue('t', 'gone')");
+  s_->exec("TRUNCATE queuecast.phases");
+  s_->exec("SELECT queuecast.enqueue('t', 'after')");
+  s_->exec("COMMIT");
+  EXPECT_EQ(history(), lines({"INSERT phase gone", "TRUNCATE phase", "INSERT phase after"}));
+  EXPECT_EQ(phases(), 1);
+}
+
 TEST_F(truncate_test, a_truncate_in_a_rolled_back_savepoint_leaves_no_history) {
   s_->exec("BEGIN");
   s_->exec("SAVEPOINT s");
@@ -87,10 +99,9 @@ TEST_F(truncate_test, a_truncate_in_a_released_savepoint_is_kept) {
   EXPECT_EQ(history(), lines({"TRUNCATE phase"}));
 }
 
-TEST_F(truncate_test, written_inside_a_savepoint_that_rolls_back_it_is_written_again) {
-  // The TRUNCATE runs in the top transaction; its history row is written
-  // when the first row change is recorded, inside a savepoint that is then
-  // rolled back. The TRUNCATE stands, so its history must too.
+TEST_F(truncate_test, a_savepoint_rolled_back_after_a_truncate_keeps_the_truncate) {
+  // The TRUNCATE runs in the top transaction, then a savepoint buffers a
+  // change and is rolled back: the buffer is cut after the TRUNCATE.
   s_->exec("BEGIN");
   s_->exec("TRUNCATE queuecast.phases");
   s_->exec("SAVEPOINT s");

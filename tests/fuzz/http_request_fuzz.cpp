@@ -37,6 +37,8 @@ struct served {
   config cfg;
   store state = fuzz::loaded_state();
   hub fanout{state};
+  shard_pool shards{0, nullptr};  // no sessions here: nothing to hand over
+  shared_hub shared{state, fanout, shards};
   gate door{cfg, fuzz::hs256_verifier()};
   explicit served(bool public_listener) : cfg(make_config(public_listener)) {}
 };
@@ -71,11 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   http_request req = parser.release();
 
-  http_context ctx{where.cfg,
-                   where.state,
-                   where.fanout,
-                   where.door,
-                   [ready] { return ready; },
+  http_context ctx{where.cfg, where.shared, where.door, [ready] { return ready; },
                    [] { return std::string("loading"); }};
   http_response res = route_request(req, ctx, from);
   if (res.result() == http::status::internal_server_error) std::abort();  // something threw

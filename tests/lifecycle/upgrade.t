@@ -17,7 +17,9 @@ fingerprint() {
   both=$(q "$(cat "$here/fingerprint.sql")")
   echo "${both%% *}"
 }
-libdir="$(pg_config --pkglibdir)"
+# The library directory of the server under test, which is not pg_config's
+# on PATH when the cluster runs from another installation (PG_BINDIR).
+libdir="$(sql_as postgres postgres "SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'")"
 
 # --- The 0.1.0 library, built from the repository's history.
 out=$("$repo/tools/build-release-library.sh" 0.1.0 "$LIFECYCLE_TMP/v010" 2>&1)

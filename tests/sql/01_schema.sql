@@ -44,9 +44,9 @@ SELECT has_trigger('queuecast', 'workflows', 'capture', 'workflows captured');
 SELECT has_trigger('queuecast', 'queues', 'capture', 'queues captured');
 SELECT has_trigger('queuecast', 'phases', 'capture_truncate', 'phase TRUNCATE captured');
 
-SELECT ok((SELECT tgdeferrable AND tginitdeferred FROM pg_trigger
+SELECT ok((SELECT NOT tgdeferrable AND tgconstraint = 0 FROM pg_trigger
             WHERE tgname = 'capture' AND tgrelid = 'queuecast.phases'::regclass),
-          'capture is deferred to commit (ordering invariant)');
+          'capture is a plain AFTER trigger: it buffers, and pre-commit writes (SET CONSTRAINTS cannot move it)');
 SELECT ok(queuecast.history_id() IS NOT NULL, 'the history has an identity');
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'queuecast'), '0.2.0', 'version');
 

@@ -1,7 +1,6 @@
 -- queuecast.snapshot(): the document the daemon serves.
-BEGIN;
+-- Autocommit: the history a snapshot's seq refers to is written at commit.
 SELECT plan(12);
-SET CONSTRAINTS ALL IMMEDIATE;
 SELECT queuecast.create_queue('snap');
 
 SELECT is(queuecast.snapshot('snap') - 'seq', '{"phases": [], "total": 0, "paused": false}'::jsonb, 'empty queue');
@@ -32,7 +31,7 @@ SELECT is((queuecast.snapshot('snap') ->> 'seq')::bigint,
           (SELECT seq FROM queuecast.changes WHERE entity = 'queue' AND key = 'snap' AND op = 'UPDATE'),
           'seq follows changes: that of the pause just written');
 
-SET LOCAL timezone = 'America/New_York';
+SET timezone = 'America/New_York';
 SELECT ok((queuecast.snapshot('snap') -> 'phases' -> 0 ->> 'created_at') LIKE '%+00:00',
           'timestamps are UTC whatever the session time zone');
 
@@ -48,4 +47,4 @@ SELECT is(ARRAY(SELECT w ->> 'title' FROM jsonb_array_elements(queuecast.workflo
 SELECT is((queuecast.workflows_snapshot() ->> 'total')::int, (SELECT count(*)::int FROM queuecast.workflows), 'workflow total');
 
 SELECT * FROM finish();
-ROLLBACK;
+RESET timezone;

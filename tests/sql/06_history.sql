@@ -1,7 +1,6 @@
 -- History helpers and retention.
-BEGIN;
+-- Autocommit: history is written at commit.
 SELECT plan(12);
-SET CONSTRAINTS ALL IMMEDIATE;
 SELECT queuecast.create_queue('hist');
 SELECT queuecast.enqueue('hist', 'h1') AS id \gset
 SELECT queuecast.claim('hist', 'w');
@@ -28,4 +27,3 @@ SELECT is((SELECT max(seq) FROM queuecast.changes), queuecast.current_seq(), 'th
 SELECT throws_ok($$SELECT queuecast.prune('1 day', 0)$$, '22023', NULL, 'keep_last must be at least 1');
 
 SELECT * FROM finish();
-ROLLBACK;

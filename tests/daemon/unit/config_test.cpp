@@ -117,3 +117,20 @@ TEST_F(config_test, environment_variables_stand_for_their_flags) {
   EXPECT_NE(std::get<config_error>(bad).message.find("--max-subscriptions"), std::string::npos)
       << std::get<config_error>(bad).message;
 }
+
+// --threads: 0 (the default) means one per core; a count that no machine
+// needs is a typo, said so.
+TEST_F(config_test, threads_default_to_the_cores_and_refuse_nonsense) {
+  auto defaults = parse({"--database", "x"});
+  ASSERT_TRUE(std::holds_alternative<config>(defaults));
+  EXPECT_EQ(std::get<config>(defaults).threads, 0u);
+  auto four = parse({"--database", "x", "--threads", "4"});
+  ASSERT_TRUE(std::holds_alternative<config>(four));
+  EXPECT_EQ(std::get<config>(four).threads, 4u);
+  for (const char* bad : {"-1", "257", "many", "2.5", ""}) {
+    auto parsed = parse({"--database", "x", "--threads", bad});
+    ASSERT_TRUE(std::holds_alternative<config_error>(parsed)) << "--threads " << bad;
+    EXPECT_NE(std::get<config_error>(parsed).message.find("--threads"), std::string::npos)
+        << std::get<config_error>(parsed).message;
+  }
+}

@@ -1,0 +1,220 @@
+// The commit-order lock is held only until a commit is visible, never while
+// it waits for durability; and who holds it can be seen.
+//
+// With synchronous_standby_names naming a standby that never connects, a
+// commit with synchronous_commit = on waits for it forever: exactly the
+// longest possible "wait for durability". While one capturing writer waits
+// there, its change must already be visible, other capturing writers must
+// commit, and its own COMMIT must not have returned. (Before 0.2.0's
+// pre-commit writer the waiting commit held the commit-order lock and was
+// invisible, so every other capturing writer queued behind it.) Cancelling
+// the wait ends it with PostgreSQL's own warning.
+//
+// A holder that stalls inside its commit (here: blocked on a table lock an
+// idle transaction holds) is shown by queuecast.commit_order_holder(), and
+// idle_in_transaction_session_timeout ends the stall.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "pg_session.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using qc_test::pg_session;
+
+const std::string db_name = "queuecast_commit_wait";
+
+// A connection whose statement runs in the background while the test looks
+// at it from other sessions; keeps the notices the server sends it.
+class background_session {
+ public:
+  explicit background_session(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
+    if (PQstatus(conn_) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn_));
+    PQsetNoticeReceiver(
+        conn_,
+        [](void* self, const PGresult* res) {
+          const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+          const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+          static_cast<background_session*>(self)->notices_.push_back(
+              std::string(primary ? primary : "") + " | " + (detail ? detail : ""));
+        },
+        this);
+  }
+  ~background_session() { PQfinish(conn_); }
+  background_session(const background_session&) = delete;
+  background_session& operator=(const background_session&) = delete;
+
+  void exec(const std::string& sql) {
+    PGresult* res = PQexec(conn_, sql.c_str());
+    ExecStatusType status = PQresultStatus(res);
+    PQclear(res);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+      throw std::runtime_error(PQerrorMessage(conn_));
+  }
+  int pid() { return PQbackendPID(conn_); }
+  void send(const std::string& sql) {
+    if (!PQsendQuery(conn_, sql.c_str())) throw std::runtime_error(PQerrorMessage(conn_));
+  }
+  // True while the statement sent has not returned its result.
+  bool busy() {
+    PQconsumeInput(conn_);
+    return PQisBusy(conn_);
+  }
+  // Waits (bounded) for the statement's result; returns "" on success, else
+  // the SQLSTATE; "timeout" if it did not return within `wait`.
+  std::string finish(std::chrono::milliseconds wait) {
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    while (busy()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return "timeout";
+      pollfd fd{PQsocket(conn_), POLLIN, 0};
+      poll(&fd, 1, static_cast<int>(left.count()));
+    }
+    std::string state;
+    while (PGresult* res = PQgetResult(conn_)) {
+      if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        const char* code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        state = code ? code : "?????";
+      }
+      PQclear(res);
+    }
+    return state;
+  }
+  const std::vector<std::string>& notices() const { return notices_; }
+
+ private:
+  PGconn* conn_;
+  std::vector<std::string> notices_;
+};
+
+// Polls `sql` (one value) until it equals `expected` or 10 s pass.
+bool eventually(pg_session& db, const std::string& sql, const std::string& expected) {
+  for (int i = 0; i < 200; ++i) {
+    auto v = db.column(sql);
+    if (!v.empty() && v.front() && *v.front() == expected) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+void set_cluster(const std::string& setting, const std::string& value) {
+  pg_session admin(qc_test::conninfo("postgres"));
+  admin.exec("ALTER SYSTEM SET " + setting + " = '" + value + "'");
+  admin.exec("SELECT pg_reload_conf()");
+  if (!eventually(admin, "SELECT current_setting('" + setting + "')", value))
+    throw std::runtime_error(setting + " did not become " + value);
+}
+
+class commit_wait_test : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    qc_test::create_database(db_name);
+    pg_session setup(qc_test::conninfo(db_name));
+    setup.exec("SELECT queuecast.create_queue('w')");
+  }
+
+  void SetUp() override { observer_ = std::make_unique<pg_session>(qc_test::conninfo(db_name)); }
+
+  // Empties synchronous_standby_names whatever happened: PostgreSQL then
+  // releases every commit still waiting for a standby.
+  void TearDown() override { set_cluster("synchronous_standby_names", ""); }
+
+  long long seq_of(const std::string& title) {
+    return observer_->number(
+        "SELECT coalesce(max(seq), -1) FROM queuecast.changes WHERE "
+        "data->>'title' = '" +
+        title + "'");
+  }
+
+  std::unique_ptr<pg_session> observer_;
+};
+
+TEST_F(commit_wait_test, a_commit_waiting_for_its_standby_holds_no_lock_and_is_visible) {
+  set_cluster("synchronous_standby_names", "nonexistent");
+  // The checkpointer publishes the new standby list after the reload.
+  std::this_thread::sleep_for(1s);
+
+  background_session waiting(qc_test::conninfo(db_name));
+  waiting.exec("SET synchronous_commit = on");
+  waiting.send("SELECT queuecast.enqueue('w', 'waits for a standby')");
+  std::string pid = std::to_string(waiting.pid());
+  ASSERT_TRUE(eventually(*observer_, "SELECT wait_event FROM pg_stat_activity WHERE pid = " + pid,
+                         "SyncRep"))
+      << "the writer never waited for the standby";
+
+  // (a) Its change is visible: history row and table row.
+  EXPECT_GT(seq_of("waits for a standby"), 0) << "the waiting commit's history is not visible";
+  EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.phases WHERE title = 'waits for a "
+                              "standby'"),
+            1);
+
+  // (b) Another capturing writer commits meanwhile (local flush only, so it
+  // does not wait for the missing standby itself), after the waiting one.
+  pg_session other(qc_test::conninfo(db_name));
+  other.exec("SET synchronous_commit = local");
+  // lock_timeout, not statement_timeout: a commit's own waits run after
+  // PostgreSQL has disabled the statement timeout.
+  other.exec("SET lock_timeout = '5s'");
+  EXPECT_EQ(other.exec_sqlstate("SELECT queuecast.enqueue('w', 'commits meanwhile')"), "")
+      << "another capturing writer could not commit while one waited for its standby";
+  EXPECT_GT(seq_of("commits meanwhile"), seq_of("waits for a standby"));
+
+  // (c) The waiting writer has not been told of its commit.
+  EXPECT_TRUE(waiting.busy()) << "COMMIT returned before the standby confirmed";
+
+  EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.commit_order_holder()"), 0)
+      << "the waiting commit still holds the commit-order lock";
+
+  // A cancel ends the wait as it does for any commit waiting for a standby:
+  // the commit stands, with a warning.
+  observer_->exec("SELECT pg_cancel_backend(" + pid + ")");
+  EXPECT_EQ(waiting.finish(10s), "") << "the statement failed instead of committing";
+  bool warned = false;
+  for (const std::string& n : waiting.notices()) {
+    if (n.find("canceling wait for synchronous replication") != std::string::npos &&
+        n.find("committed locally") != std::string::npos)
+      warned = true;
+  }
+  EXPECT_TRUE(warned) << "no warning that the commit may be local only";
+  EXPECT_EQ(observer_->number(
+                "SELECT count(*) FROM queuecast.changes WHERE data->>'title' = 'waits for a "
+                "standby'"),
+            1);
+  // The session's setting is intact after the deferred wait.
+  waiting.exec("SELECT 1");
+  EXPECT_EQ(waiting.notices().size(), 1u);
+}
+
+TEST_F(commit_wait_test, a_stalled_holder_is_shown_and_idle_in_transaction_timeout_ends_it) {
+  // An idle transaction holds a lock the writer needs inside its commit,
+  // after it has taken the commit-order lock.
+  background_session idle(qc_test::conninfo(db_name));
+  idle.exec("SET idle_in_transaction_session_timeout = '6s'");
+  idle.exec("BEGIN");
+  idle.exec("LOCK TABLE queuecast.changes IN ACCESS EXCLUSIVE MODE");
+
+  background_session holder(qc_test::conninfo(db_name + " application_name=stalled-writer"));
+  holder.send("SELECT queuecast.enqueue('w', 'stalled')");
+  std::string pid = std::to_string(holder.pid());
+  ASSERT_TRUE(eventually(*observer_, "SELECT pid FROM queuecast.commit_order_holder()", pid))
+      << "commit_order_holder() does not show the stalled writer";
+  background_session behind(qc_test::conninfo(db_name));
+  behind.send("SELECT queuecast.enqueue('w', 'behind')");
+  ASSERT_TRUE(eventually(*observer_, "SELECT waiters FROM queuecast.commit_order_holder()", "1"))
+      << "the second writer is not counted as waiting";
+  EXPECT_EQ(observer_->value("SELECT role_name || ' ' || application_name || ' ' || "
+                             "wait_event_type || ' ' || wait_event || ' ' || "
+                             "(held_at_most > interval '0') FROM queuecast.commit_order_holder()"),
+            "postgres stalled-writer Lock relation true");
+
+  // The idle transaction is ended by its timeout; both commits go through.
+  EXPECT_EQ(holder.finish(20s), "");
+  EXPECT_EQ(behind.finish(10s), "");
+  EXPECT_LT(seq_of("stalled"), seq_of("behind"));
+  EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.commit_order_holder()"), 0);
+}
+
+}  // namespace
