@@ -1,6 +1,7 @@
 #include "http_session.hpp"
 
 #include <optional>
+#include <type_traits>
 
 #include "../util/log.hpp"
 #include "../util/metrics.hpp"
@@ -80,6 +81,15 @@ asio::awaitable<void> shut_down(beast::tcp_stream& stream) {
 asio::awaitable<void> shut_down(tls_stream& stream) {
   beast::get_lowest_layer(stream).expires_after(tls_shutdown_timeout);
   co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+}
+
+// What a WebSocket session runs on: plain TCP keeps only the socket (see
+// ws_session.hpp); TLS keeps its stream.
+asio::ip::tcp::socket websocket_layer(beast::tcp_stream&& stream) {
+  return stream.release_socket();
+}
+tls_stream&& websocket_layer(tls_stream&& stream) {
+  return std::move(stream);
 }
 
 // The peer went away or stopped talking: nothing to answer, not its fault.
@@ -188,9 +198,10 @@ asio::awaitable<void> serve(Stream stream, connection_slot slot, http_context& c
       auto& accepted = std::get<accepted_upgrade>(decision);
       beast::get_lowest_layer(stream).expires_never();
       slot.leave_http();
-      std::make_shared<ws_session<Stream>>(std::move(stream), std::move(slot), ctx, home,
-                                           std::move(accepted.where), std::move(accepted.who),
-                                           from.peer, std::move(tls))
+      using layer = std::remove_cvref_t<decltype(websocket_layer(std::move(stream)))>;
+      std::make_shared<ws_session<layer>>(websocket_layer(std::move(stream)), std::move(slot), ctx,
+                                          home, std::move(accepted.where), std::move(accepted.who),
+                                          from.peer, std::move(tls))
           ->start(std::move(*req));
       co_return;
     }

@@ -77,7 +77,7 @@ class outbound_stream {
             std::string copy(size, '\0');
             asio::buffer_copy(asio::buffer(copy), bytes);
             control_bytes_ += size;
-            queue_.push_back({nullptr, std::move(copy), true});
+            queue().push_back({nullptr, std::move(copy), true});
             if (notify_) notify_();
           }
           auto executor = asio::get_associated_executor(handler, get_executor());
@@ -90,11 +90,11 @@ class outbound_stream {
 
   // The session's frame: a header of its own and the shared payload.
   void push_frame(std::string header, shared_bytes payload) {
-    queue_.push_back({nullptr, std::move(header), false});
-    queue_.push_back({std::move(payload), {}, false});
+    queue().push_back({nullptr, std::move(header), false});
+    queue().push_back({std::move(payload), {}, false});
   }
-  bool has_output() const { return !queue_.empty() || teardown_.has_value(); }
-  std::size_t queued_buffers() const { return queue_.size(); }
+  bool has_output() const { return queued_buffers() != 0 || teardown_.has_value(); }
+  std::size_t queued_buffers() const { return queue_ ? queue_->size() : 0; }
 
   // Writes everything queued, gathering up to max_gather buffers per write;
   // then a teardown Beast asked for. Only the session's writer calls this,
@@ -102,12 +102,12 @@ class outbound_stream {
   asio::awaitable<beast::error_code> flush(std::size_t& bytes_written, std::size_t& writes) {
     flushing_ = true;
     beast::error_code failure;
-    while (!queue_.empty()) {
+    while (queued_buffers() != 0) {
       std::vector<asio::const_buffer> gather;
-      std::size_t taken = std::min(queue_.size(), max_gather);
+      std::size_t taken = std::min(queue_->size(), max_gather);
       gather.reserve(taken);
       for (std::size_t i = 0; i < taken; ++i) {
-        const chunk& c = queue_[i];
+        const chunk& c = (*queue_)[i];
         gather.push_back(c.shared ? asio::buffer(*c.shared) : asio::buffer(c.owned));
       }
       auto [ec, bytes] =
@@ -115,14 +115,15 @@ class outbound_stream {
       bytes_written += bytes;
       ++writes;
       for (std::size_t i = 0; i < taken; ++i) {
-        if (queue_.front().control) control_bytes_ -= queue_.front().owned.size();
-        queue_.pop_front();
+        if (queue_->front().control) control_bytes_ -= queue_->front().owned.size();
+        queue_->pop_front();
       }
       if (ec) {
         failure = ec;
         break;
       }
     }
+    if (queued_buffers() == 0) queue_.reset();
     flushing_ = false;
     finish_teardown();
     co_return failure;
@@ -163,8 +164,17 @@ class outbound_stream {
         [handler = std::move(handler)](beast::error_code ec) mutable { std::move(handler)(ec); });
   }
 
+  // Allocated while there is output (a deque: the buffers of a write in
+  // flight stay where they are while more is queued). Not held empty:
+  // libstdc++'s deque allocates 576 bytes when constructed, and most
+  // connections are idle most of the time.
+  std::deque<chunk>& queue() {
+    if (!queue_) queue_ = std::make_unique<std::deque<chunk>>();
+    return *queue_;
+  }
+
   Next next_;
-  std::deque<chunk> queue_;
+  std::unique_ptr<std::deque<chunk>> queue_;
   std::size_t control_bytes_ = 0;
   std::function<void()> notify_;
   std::optional<asio::any_completion_handler<void(beast::error_code)>> teardown_;

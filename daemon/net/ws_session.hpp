@@ -1,9 +1,11 @@
-// One WebSocket client. The reader coroutine parses requests and answers
-// them; the writer coroutine sends what waits, one write in flight: first the
-// ordered frames (replies, deltas, events), then the newest snapshot of each
-// conflated topic, one frame per write, chosen when the socket drains. A delta-mode client whose
-// ordered queue passes its bound is closed with 4001 and resumes on reconnect; a stalled
-// snapshot-mode client costs one frame per topic, never a backlog.
+// One WebSocket client. The reader (completion handlers: an idle
+// connection's pending read holds no coroutine frame) parses requests and
+// answers them; the writer coroutine sends what waits, one write in flight:
+// first the ordered frames (replies, deltas, events), then the newest
+// snapshot of each conflated topic, one frame per write, chosen when the
+// socket drains. A delta-mode client whose ordered queue passes its bound is
+// closed with 4001 and resumes on reconnect; a stalled snapshot-mode client
+// costs one frame per topic, never a backlog.
 //
 // Authentication (docs/protocol.md): a principal from the upgrade's headers,
 // or from the first `hello`; an unauthenticated connection is closed after
@@ -14,11 +16,11 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
 #include <boost/beast/ssl.hpp>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "connection_limits.hpp"
 #include "http_routes.hpp"
@@ -39,8 +41,11 @@ inline constexpr std::uint16_t close_too_far_behind = 4001;
 inline constexpr std::uint16_t close_too_many_messages = 4002;
 inline constexpr std::uint16_t close_token_expired = 4401;
 
-// Stream: beast::tcp_stream, or beast::ssl_stream<beast::tcp_stream> after
-// the TLS handshake (both instantiated in ws_session.cpp).
+// Stream: asio::ip::tcp::socket, or beast::ssl_stream<beast::tcp_stream>
+// after the TLS handshake (instantiated in ws_session_plain.cpp and
+// ws_session_tls.cpp). Plain TCP gives up beast::tcp_stream with the HTTP
+// phase: its timer and state serve only HTTP's timeouts (the WebSocket
+// stream has its own), and cost memory on every idle connection.
 template <class Stream>
 class ws_session : public subscriber_sink, public std::enable_shared_from_this<ws_session<Stream>> {
  public:
@@ -52,6 +57,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
              std::shared_ptr<asio::ssl::context> tls);
   ~ws_session() override;
 
+  // Answers the upgrade, then runs the session's parts.
   void start(http_request request);
   // Sends a close frame (code, reason) after what is already queued.
   void close(std::uint16_t code, std::string reason) override;
@@ -61,7 +67,12 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   void dropped(const std::string& topic) override;
 
  private:
-  asio::awaitable<void> run(http_request request);
+  asio::awaitable<void> accept(http_request request);
+  // The reader: completion handlers, not a coroutine, so that an idle
+  // connection's pending read holds no coroutine frames.
+  void read_next();
+  void on_read(beast::error_code ec);
+  void end_reading();
   asio::awaitable<void> write_loop();
   void queue_for_writing();
   asio::awaitable<void> close_handshake();
@@ -84,6 +95,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
 
   std::shared_ptr<asio::ssl::context> tls_;  // declared first: outlives ws_
   websocket::stream<outbound_stream<Stream>> ws_;
+  beast::flat_buffer read_buffer_;  // one client message; empty between messages
   connection_slot slot_;
   http_context& ctx_;
   shard_sink sink_;  // what the hub holds: its calls reach us through our shard
@@ -91,8 +103,12 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   std::optional<auth::principal> who_;
   std::string peer_;
   asio::steady_timer wakeup_;
-  asio::steady_timer credentials_timer_;  // auth deadline, then token expiry
-  std::deque<frame> queue_;
+  // Auth deadline, then token expiry; only when authentication is on (not
+  // an optional: that would hold the timer's bytes on every connection).
+  std::unique_ptr<asio::steady_timer> credentials_timer_;
+  // Not a std::deque: libstdc++'s allocates 576 bytes when constructed, on
+  // every idle connection. The writer takes the whole queue at once.
+  std::vector<frame> queue_;
   std::map<std::string, frame> latest_;
   std::string last_conflated_topic_;  // written last: the next turn goes to the one after it
   bool closing_ = false;
@@ -105,7 +121,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   int violations_ = 0;
 };
 
-extern template class ws_session<beast::tcp_stream>;
+extern template class ws_session<asio::ip::tcp::socket>;
 extern template class ws_session<beast::ssl_stream<beast::tcp_stream>>;
 
 }  // namespace queuecast

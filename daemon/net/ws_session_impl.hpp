@@ -17,8 +17,22 @@ namespace ws_session_limits {
 inline constexpr double rate_burst = 100;
 inline constexpr double rate_per_second = 50;
 inline constexpr int violations_before_close = 200;
+// A client message's first read takes at most this many bytes, each further
+// read of the same message as many as it already has (at most Beast's
+// tcp_frame_size): an idle connection's pending read holds this much. Reads
+// after the first copy from Beast's frame buffer, no system call; a
+// subscribe takes two.
+inline constexpr std::size_t first_read_bytes = 64;
 
 }  // namespace ws_session_limits
+
+// The connection's TCP socket, under TLS or not.
+inline asio::ip::tcp::socket& tcp_socket(asio::ip::tcp::socket& socket) {
+  return socket;
+}
+inline asio::ip::tcp::socket& tcp_socket(beast::tcp_stream& stream) {
+  return stream.socket();
+}
 
 template <class Stream>
 ws_session<Stream>::ws_session(Stream&& stream, connection_slot slot, http_context& ctx,
@@ -34,7 +48,6 @@ ws_session<Stream>::ws_session(Stream&& stream, connection_slot slot, http_conte
       who_(std::move(who)),
       peer_(std::move(peer)),
       wakeup_(ws_.get_executor()),
-      credentials_timer_(ws_.get_executor()),
       tokens_(ws_session_limits::rate_burst),
       refilled_(std::chrono::steady_clock::now()) {
   process_metrics().connections_total++;
@@ -47,10 +60,13 @@ ws_session<Stream>::~ws_session() {
   process_metrics().connections_open--;
 }
 
+// Memory per idle connection: the upgrade request and the handshake's
+// coroutine frame are freed once the upgrade is answered; what stays is the
+// writer's coroutine and one pending read.
 template <class Stream>
 void ws_session<Stream>::start(http_request request) {
   sink_.bind(this->weak_from_this());
-  spawn(run(std::move(request)), "reader");
+  spawn(accept(std::move(request)), "handshake");
 }
 
 // Every coroutine of a session ends in a handler that logs what escaped it;
@@ -72,7 +88,7 @@ void ws_session<Stream>::spawn(asio::awaitable<void> task, const char* what) {
 }
 
 template <class Stream>
-asio::awaitable<void> ws_session<Stream>::run(http_request request) {
+asio::awaitable<void> ws_session<Stream>::accept(http_request request) {
   auto self = this->shared_from_this();
   websocket::stream_base::timeout timeouts{ctx_.cfg.handshake_timeout, ctx_.cfg.idle_timeout, true};
   ws_.set_option(timeouts);
@@ -105,31 +121,63 @@ asio::awaitable<void> ws_session<Stream>::run(http_request request) {
                   std::nullopt);
     }
   });
-  spawn(watch_credentials(), "credentials");
-  beast::flat_buffer buffer;
-  while (!finished_) {
-    auto [read_ec, bytes] = co_await ws_.async_read(buffer, asio::as_tuple(asio::use_awaitable));
-    if (read_ec) {
-      if (read_ec == websocket::error::message_too_big) process_metrics().client_errors++;
-      break;
-    }
-    if (!ws_.got_text()) {
-      send(error_frame("binary_frame", "binary frames are not accepted; send JSON text"));
-      process_metrics().client_errors++;
-    } else {
-      handle_text(beast::buffers_to_string(buffer.data()));
-    }
-    buffer.consume(buffer.size());
+  if (ctx_.door.enabled()) {
+    credentials_timer_ = std::make_unique<asio::steady_timer>(ws_.get_executor());
+    spawn(watch_credentials(), "credentials");
   }
+  read_next();
+}
+
+// Reads client messages until the connection ends. Between messages the
+// buffer holds no memory: an idle connection waits with no read buffer of
+// its own (Beast's stream has its frame buffer) and no coroutine frame.
+template <class Stream>
+void ws_session<Stream>::read_next() {
+  if (finished_) return end_reading();
+  std::size_t limit = std::max(ws_session_limits::first_read_bytes, read_buffer_.size());
+  ws_.async_read_some(
+      read_buffer_, limit,
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+}
+
+template <class Stream>
+void ws_session<Stream>::on_read(beast::error_code ec) {
+  // What escapes a handler would end the event loop: as for a coroutine in
+  // spawn(), it ends this session only.
+  try {
+    if (ec) {
+      if (ec == websocket::error::message_too_big) process_metrics().client_errors++;
+      return end_reading();
+    }
+    if (ws_.is_message_done()) {
+      if (!ws_.got_text()) {
+        send(error_frame("binary_frame", "binary frames are not accepted; send JSON text"));
+        process_metrics().client_errors++;
+      } else {
+        handle_text(beast::buffers_to_string(read_buffer_.data()));
+      }
+      read_buffer_.clear();
+      read_buffer_.shrink_to_fit();
+    }
+  } catch (const std::exception& e) {
+    log(log_level::error, "session_failed",
+        {{"part", "reader"}, {"peer", peer_}, {"error", e.what()}});
+    return end_reading();
+  }
+  read_next();
+}
+
+template <class Stream>
+void ws_session<Stream>::end_reading() {
   finished_ = true;
   leave_hub();
   wake_writer();
-  credentials_timer_.cancel();
+  if (credentials_timer_) credentials_timer_->cancel();
   // Nobody reads this connection any more (the close handshake is done, or
   // it failed): a write still waiting for the client to drain its socket
   // would hold the connection open. Cut it.
   beast::error_code ignored;
-  beast::get_lowest_layer(ws_).socket().close(ignored);
+  tcp_socket(beast::get_lowest_layer(ws_)).close(ignored);
 }
 
 // Without a principal the connection has --auth-timeout to send one; with a
@@ -137,18 +185,18 @@ asio::awaitable<void> ws_session<Stream>::run(http_request request) {
 template <class Stream>
 asio::awaitable<void> ws_session<Stream>::watch_credentials() {
   auto self = this->shared_from_this();
-  if (!ctx_.door.enabled()) co_return;
   auto deadline = std::chrono::steady_clock::now() + ctx_.cfg.auth_timeout;
   while (!finished_ && !closing_) {
     if (!who_) {
-      credentials_timer_.expires_at(deadline);
+      credentials_timer_->expires_at(deadline);
     } else if (who_->expires) {
       auto left = *who_->expires - std::chrono::system_clock::now();
-      credentials_timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+      credentials_timer_->expires_after(
+          std::chrono::duration_cast<std::chrono::milliseconds>(left));
     } else {
       co_return;  // the static token does not expire
     }
-    auto [ec] = co_await credentials_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto [ec] = co_await credentials_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) continue;  // cancelled: credentials changed, or the session ended
     if (!who_) {
       process_metrics().auth_failures.add("timeout");
@@ -202,7 +250,7 @@ void ws_session<Stream>::authenticate(const std::string& token, bool refresh) {
     return close(close_policy_violation, "authentication failed (" + verdict.error + ")");
   }
   who_ = std::move(verdict.who);
-  credentials_timer_.cancel();  // watch_credentials re-reads the expiry
+  if (credentials_timer_) credentials_timer_->cancel();  // watch_credentials re-reads the expiry
   // A refreshed token may grant less: subscriptions it does not cover end.
   auto topics = with_hub([&](hub& h) { return h.topics_of(&sink_); });
   for (const std::string& topic : topics) {
@@ -369,7 +417,7 @@ void ws_session<Stream>::queue_for_writing() {
     process_metrics().messages_sent++;
   };
   for (frame& f : queue_) add(std::move(f));
-  queue_.clear();
+  queue_ = {};  // its memory too: a burst's capacity would stay with an idle connection
   for (auto& [topic, f] : latest_) add(std::move(f));
   latest_.clear();
 }

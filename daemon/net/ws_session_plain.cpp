@@ -2,5 +2,5 @@
 #include "ws_session_impl.hpp"
 
 namespace queuecast {
-template class ws_session<beast::tcp_stream>;
+template class ws_session<asio::ip::tcp::socket>;
 }  // namespace queuecast

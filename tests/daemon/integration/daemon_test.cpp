@@ -299,6 +299,37 @@ TEST_F(daemon_test, bad_input_gets_errors_and_disturbs_no_one) {
   EXPECT_EQ(http_get(daemon_->port(), "/healthz").first, 200);
 }
 
+// The daemon reads a client message in pieces that grow (ws_session's
+// reader keeps no read buffer between messages): a message many times the
+// first piece, in three frames with a control frame between them, arrives
+// whole, and the next message is read on its own.
+TEST_F(daemon_test, a_long_message_in_several_frames_is_read_whole) {
+  ws_client client(daemon_->port());
+  ASSERT_TRUE(client.read_until("welcome"));
+  std::string id(5000, 'x');  // a ping's id is any JSON value, echoed in its pong
+  std::string message = R"({"type":"ping","id":")" + id + R"("})";
+  // A masked client frame with a zero key (the payload goes as it is) and a
+  // 16-bit length.
+  auto frame = [](char first_byte, const std::string& payload) {
+    std::string f = {first_byte, static_cast<char>(0x80 | 126)};
+    f += static_cast<char>(payload.size() >> 8);
+    f += static_cast<char>(payload.size() & 0xff);
+    return f + std::string(4, '\0') + payload;
+  };
+  std::size_t third = message.size() / 3;
+  client.send_raw(frame('\x01', message.substr(0, third)));      // text, more to come
+  client.send_raw(std::string{'\x89', '\x80', 0, 0, 0, 0});      // a WebSocket ping
+  client.send_raw(frame('\x00', message.substr(third, third)));  // continuation
+  client.send_raw(frame('\x80', message.substr(2 * third)));     // continuation, final
+  auto pong = client.read_until("pong");
+  ASSERT_TRUE(pong) << client.error().message();
+  EXPECT_EQ(pong->at("id").as_string(), id);
+  client.send_json({{"type", "ping"}, {"id", 7}});
+  auto next = client.read_until("pong");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->at("id").as_int64(), 7);
+}
+
 TEST_F(daemon_test, ping_pong_and_metrics) {
   ws_client client(daemon_->port());
   client.send_json({{"type", "ping"}, {"id", 42}});
