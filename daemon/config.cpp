@@ -77,6 +77,10 @@ Limits:
                           at startup (default 15)                   [QUEUECAST_STARTUP_TIMEOUT]
   --probe-interval MS      when idle, check the database connections and history
                           this often (default 5000)                 [QUEUECAST_PROBE_INTERVAL]
+  --permessage-deflate on|off  compress messages of 256 bytes and more for
+                          clients that offer permessage-deflate (browsers do), once
+                          per message for all of them (default on)
+                                                                   [QUEUECAST_PERMESSAGE_DEFLATE]
   --help                  this text
 
 Endpoints: /ws (protocol v1), /api/v1/ws/queue?queue=NAME (compatibility),
@@ -213,6 +217,11 @@ void set_token_file(config& c, const std::string& flag, const std::string& v) {
   c.token = read_secret_file(flag, v);
 }
 
+void set_permessage_deflate(config& c, const std::string& flag, const std::string& v) {
+  if (v != "on" && v != "off") throw std::invalid_argument(flag + " is on or off, got '" + v + "'");
+  c.permessage_deflate = v == "on";
+}
+
 void set_max_clients(config& c, const std::string& flag, const std::string& v) {
   c.max_clients = to_count(flag, v, 1, max_connection_count);
   c.max_clients_given = true;
@@ -253,6 +262,7 @@ const std::map<std::string, std::pair<const char*, setter>>& options() {
       {"--max-subscriptions",
        {"QUEUECAST_MAX_SUBSCRIPTIONS",
         count(&config::max_subscriptions, 1, max_subscription_count)}},
+      {"--permessage-deflate", {"QUEUECAST_PERMESSAGE_DEFLATE", set_permessage_deflate}},
       {"--window", {"QUEUECAST_WINDOW", count(&config::window, 0, max_window)}},
       {"--idle-timeout",
        {"QUEUECAST_IDLE_TIMEOUT",

@@ -47,6 +47,16 @@ std::string metrics::render(
   counter(out, "queuecast_socket_writes_total",
           "Writes to WebSocket clients' sockets, each gathering every frame that waited.",
           socket_writes);
+  counter(out, "queuecast_deflate_connections_total",
+          "WebSocket connections that negotiated permessage-deflate.", deflate_connections);
+  counter(out, "queuecast_deflate_compressions_total",
+          "Frames compressed for permessage-deflate (once per frame, whatever the clients).",
+          deflate_compressions);
+  counter(out, "queuecast_deflate_bytes_in_total", "Bytes of the frames compressed.",
+          deflate_bytes_in);
+  counter(out, "queuecast_deflate_bytes_out_total",
+          "Bytes of their compressed forms (the text's when compression did not shrink it).",
+          deflate_bytes_out);
   counter(out, "queuecast_snapshots_conflated_total",
           "Snapshots replaced by a newer one before a slow client read them.", snapshots_conflated);
   counter(out, "queuecast_slow_clients_closed_total",

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -17,10 +18,18 @@ struct metrics {
   std::uint64_t messages_sent = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t socket_writes = 0;  // gathered writes: several frames each when clients fall behind
-  std::uint64_t snapshots_conflated = 0;               // a newer snapshot replaced an unsent one
-  std::uint64_t slow_clients_closed = 0;               // delta-mode clients over their bound
-  std::uint64_t client_errors = 0;                     // bad input answered with an error
-  std::map<std::string, std::uint64_t> auth_failures;  // by reason (docs/security.md)
+  std::uint64_t snapshots_conflated = 0;  // a newer snapshot replaced an unsent one
+  std::uint64_t slow_clients_closed = 0;  // delta-mode clients over their bound
+  std::uint64_t client_errors = 0;        // bad input answered with an error
+  // permessage-deflate (net/frame_deflate.hpp): frames compress once, on
+  // whichever thread first sends one to a client of the extension, hence
+  // atomics.
+  std::atomic<std::uint64_t> deflate_connections{0};  // connections that negotiated it
+  std::atomic<std::uint64_t> deflate_compressions{0};
+  std::atomic<std::uint64_t> deflate_bytes_in{0};  // text of the frames compressed
+  std::atomic<std::uint64_t> deflate_bytes_out{
+      0};  // what is sent instead (the text when no smaller)
+  std::map<std::string, std::uint64_t> auth_failures;        // by reason (docs/security.md)
   std::map<std::string, std::uint64_t> connections_refused;  // by limit
   std::uint64_t origin_refusals = 0;                         // browsers of other origins
   std::uint64_t db_reconnects = 0;
