@@ -19,8 +19,12 @@
 namespace queuecast {
 
 // Messages shorter than this go uncompressed (RSV1 clear, allowed per
-// message): below it deflate saves a few bytes at best and costs a client
-// an inflate; bench/RESULTS.md "deflate" has the sizes it was chosen from.
+// message). Measured with zlib's default level, no context: a welcome (70
+// bytes) deflates to 68, a subscribed (86) to 78, a pong (33) grows to 35;
+// a one-phase delta (438) shrinks to 289, its first 256 bytes to 185. The
+// short messages are mostly replies to one client (welcome, subscribed,
+// pong, errors), frames of their own that would each be compressed for one
+// client only: below 256 bytes that costs more than the few bytes it saves.
 inline constexpr std::size_t deflate_min_bytes = 256;
 
 // The raw deflate of text for one permessage-deflate message: the 32 KB
