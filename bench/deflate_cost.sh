@@ -10,7 +10,9 @@
 # the median ratio of on over off.
 #
 # Usage: bench/deflate_cost.sh [CLIENTS] [PHASES] [RATE] [SECONDS] [ROUNDS]
-#   defaults: 1000 50 50 10 1   (about a minute per round)
+#   defaults: 1000 50 50 10 1   (about two minutes per round)
+#   FANOUT_CLIENT_DEFLATE=0: clients that do not offer the extension (a
+#   control: then on and off must not differ).
 # Writes the section `deflate` of bench/RESULTS.md. Loopback only; every
 # process is bounded by `timeout`.
 set -euo pipefail
@@ -80,7 +82,7 @@ run() {
   local sent0 comp0
   sent0=$(metric "$port" queuecast_bytes_sent_total)
   comp0=$(metric "$port" queuecast_deflate_compressions_total)
-  line="$(FANOUT_CLIENT_DEFLATE=1 timeout "$budget" "$build/fanout_client" "$port" /ws "$mode" "dbname=deflate" q \
+  line="$(FANOUT_CLIENT_DEFLATE="${FANOUT_CLIENT_DEFLATE:-1}" timeout "$budget" "$build/fanout_client" "$port" /ws "$mode" "dbname=deflate" q \
     "$clients" "$rate" "$seconds" 15 2>>"$tmp/client.log")" || status="generator-exit-$?"
   if kill -0 "$proc_pid" 2>/dev/null; then
     cpu1=$(cpu_s "$proc_pid")
