@@ -22,6 +22,21 @@ inline constexpr int violations_before_close = 200;
 
 }  // namespace ws_session_limits
 
+namespace ws_session_detail {
+
+// The upgrade response's Sec-WebSocket-Extensions: our permessage-deflate
+// answer or none. Beast's own answer, written before the decorator runs, is
+// replaced, so one header goes out, and Beast configures its reader from
+// the response sent.
+inline void answer_extensions(websocket::response_type& res,
+                              const std::optional<std::string>& deflate_answer) {
+  res.erase(http::field::sec_websocket_extensions);
+  if (deflate_answer && res.result() == http::status::switching_protocols)
+    res.set(http::field::sec_websocket_extensions, *deflate_answer);
+}
+
+}  // namespace ws_session_detail
+
 template <class Stream>
 ws_session<Stream>::ws_session(Stream&& stream, connection_slot slot, http_context& ctx,
                                websocket_target target, std::optional<auth::principal> who,
@@ -83,11 +98,7 @@ asio::awaitable<void> ws_session<Stream>::run(http_request request) {
       [wants_subprotocol, deflate_answer](websocket::response_type& res) {
         res.set(http::field::server, server_name);
         if (wants_subprotocol) res.set(http::field::sec_websocket_protocol, "queuecast.v1");
-        // Ours is the only answer (Beast's own, written before this, is
-        // replaced): Beast configures its reader from the response sent.
-        res.erase(http::field::sec_websocket_extensions);
-        if (deflate_answer && res.result() == http::status::switching_protocols)
-          res.set(http::field::sec_websocket_extensions, *deflate_answer);
+        ws_session_detail::answer_extensions(res, deflate_answer);
       }));
   // The writer sends every byte, the upgrade response included.
   ws_.next_layer().on_output([this] { wake_writer(); });
@@ -98,7 +109,6 @@ asio::awaitable<void> ws_session<Stream>::run(http_request request) {
     wake_writer();
     co_return;
   }
-  deflate_ = deflate_answer.has_value();
   if (deflate_) process_metrics().deflate_connections++;
   ctx_.fanout.attach(this);  // so status and shutdown frames reach it
   spawn(watch_credentials(), "credentials");
@@ -150,6 +160,7 @@ std::optional<std::string> ws_session<Stream>::negotiate_deflate(const http_requ
     offers += field->value();
   }
   auto answer = answer_deflate_offers(offers);
+  deflate_ = answer.has_value();
   if (answer) {
     websocket::permessage_deflate inflate;
     inflate.server_enable = true;

@@ -33,6 +33,31 @@ void labelled(std::ostringstream& out, const char* name, const char* help, const
     out << name << '{' << label << "=\"" << key << "\"} " << value << '\n';
 }
 
+void deflate_counters(std::ostringstream& out, const metrics& m) {
+  counter(out, "queuecast_deflate_connections_total",
+          "WebSocket connections that negotiated permessage-deflate.", m.deflate_connections);
+  counter(out, "queuecast_deflate_compressions_total",
+          "Frames compressed for permessage-deflate (once per frame, whatever the clients).",
+          m.deflate_compressions);
+  counter(out, "queuecast_deflate_bytes_in_total", "Bytes of the frames compressed.",
+          m.deflate_bytes_in);
+  counter(out, "queuecast_deflate_bytes_out_total",
+          "Bytes of their compressed forms (the text's when compression did not shrink it).",
+          m.deflate_bytes_out);
+}
+
+void lag_histogram(std::ostringstream& out, const metrics& m) {
+  out << "# HELP queuecast_commit_to_send_seconds Commit time to frames queued for clients.\n"
+      << "# TYPE queuecast_commit_to_send_seconds histogram\n";
+  for (std::size_t i = 0; i < metrics::lag_buckets.size(); ++i) {
+    out << "queuecast_commit_to_send_seconds_bucket{le=\"" << metrics::lag_buckets[i] << "\"} "
+        << m.lag_counts[i] << '\n';
+  }
+  out << "queuecast_commit_to_send_seconds_bucket{le=\"+Inf\"} " << m.lag_count << '\n'
+      << "queuecast_commit_to_send_seconds_sum " << m.lag_sum << '\n'
+      << "queuecast_commit_to_send_seconds_count " << m.lag_count << '\n';
+}
+
 }  // namespace
 
 std::string metrics::render(
@@ -47,16 +72,7 @@ std::string metrics::render(
   counter(out, "queuecast_socket_writes_total",
           "Writes to WebSocket clients' sockets, each gathering every frame that waited.",
           socket_writes);
-  counter(out, "queuecast_deflate_connections_total",
-          "WebSocket connections that negotiated permessage-deflate.", deflate_connections);
-  counter(out, "queuecast_deflate_compressions_total",
-          "Frames compressed for permessage-deflate (once per frame, whatever the clients).",
-          deflate_compressions);
-  counter(out, "queuecast_deflate_bytes_in_total", "Bytes of the frames compressed.",
-          deflate_bytes_in);
-  counter(out, "queuecast_deflate_bytes_out_total",
-          "Bytes of their compressed forms (the text's when compression did not shrink it).",
-          deflate_bytes_out);
+  deflate_counters(out, *this);
   counter(out, "queuecast_snapshots_conflated_total",
           "Snapshots replaced by a newer one before a slow client read them.", snapshots_conflated);
   counter(out, "queuecast_slow_clients_closed_total",
@@ -96,15 +112,7 @@ std::string metrics::render(
   for (const auto& [topic, count] : subscriptions_by_topic) {
     out << "queuecast_subscriptions{topic=\"" << topic << "\"} " << count << '\n';
   }
-  out << "# HELP queuecast_commit_to_send_seconds Commit time to frames queued for clients.\n"
-      << "# TYPE queuecast_commit_to_send_seconds histogram\n";
-  for (std::size_t i = 0; i < lag_buckets.size(); ++i) {
-    out << "queuecast_commit_to_send_seconds_bucket{le=\"" << lag_buckets[i] << "\"} "
-        << lag_counts[i] << '\n';
-  }
-  out << "queuecast_commit_to_send_seconds_bucket{le=\"+Inf\"} " << lag_count << '\n'
-      << "queuecast_commit_to_send_seconds_sum " << lag_sum << '\n'
-      << "queuecast_commit_to_send_seconds_count " << lag_count << '\n';
+  lag_histogram(out, *this);
   return out.str();
 }
 
