@@ -29,6 +29,12 @@
 // FANOUT_CLIENT_PARSE=1: parse every message with Boost.JSON, as a real
 // client does, before looking at it. Slower readers: the server's socket
 // buffers fill, and that changes what conflating servers deliver.
+// FANOUT_CLIENT_DEFLATE=1: offer permessage-deflate (as browsers do) and
+// inflate what comes compressed. A snapshot is inflated only as far as its
+// marker (near the front): the generator's cost stays that of the plain
+// client's scan, not a full inflate of every 16 KB message. wire bytes are
+// then the compressed bytes; deflated= counts the clients that got the
+// extension.
 // Prints one line of key=value pairs. Loopback only; every wait is bounded.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -39,6 +45,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -69,10 +76,12 @@ enum class state { connecting, handshake, open, closed };
 struct client {
   int fd = -1;
   state st = state::connecting;
-  bool ready = false;       // has received its first state document
-  std::string in;           // bytes not yet parsed (partial frame or handshake)
-  std::string msg;          // fragments of the message being assembled
-  std::int64_t newest = 0;  // newest marker time seen (µs), 0 = none
+  bool ready = false;           // has received its first state document
+  std::string in;               // bytes not yet parsed (partial frame or handshake)
+  std::string msg;              // fragments of the message being assembled
+  bool msg_compressed = false;  // RSV1 on the message's first frame
+  bool deflate = false;         // permessage-deflate negotiated
+  std::int64_t newest = 0;      // newest marker time seen (µs), 0 = none
   std::uint64_t wire_bytes = 0, payload_bytes = 0;
   int close_code = 0;
   std::vector<std::pair<std::int64_t, std::int64_t>> receipts;  // (sent, received)
@@ -139,7 +148,44 @@ struct options {
   int port = 0;
   std::string path, mode, conninfo, queue;
   int clients = 0, rate = 0, seconds = 0, drain = 15;
-  bool parse = false;  // FANOUT_CLIENT_PARSE=1
+  bool parse = false;    // FANOUT_CLIENT_PARSE=1
+  bool deflate = false;  // FANOUT_CLIENT_DEFLATE=1
+};
+
+// Inflates permessage-deflate messages (RFC 7692 §7.2.2): the server takes
+// no context over, so one stream reset per message serves every client.
+class inflater {
+ public:
+  inflater() { inflateInit2(&z_, -15); }
+  ~inflater() { inflateEnd(&z_); }
+  inflater(const inflater&) = delete;
+  inflater& operator=(const inflater&) = delete;
+
+  // The message's text, or (limit > 0) at least its first `limit` bytes.
+  std::string_view inflate(std::string_view payload, std::size_t limit) {
+    inflateReset(&z_);
+    in_.assign(payload);
+    in_.append("\x00\x00\xff\xff", 4);
+    z_.next_in = reinterpret_cast<Bytef*>(in_.data());
+    z_.avail_in = static_cast<uInt>(in_.size());
+    out_.clear();
+    int rc = Z_OK;
+    while (rc == Z_OK && z_.avail_in > 0 && (limit == 0 || out_.size() < limit)) {
+      std::size_t used = out_.size();
+      out_.resize(used + 4096);
+      z_.next_out = reinterpret_cast<Bytef*>(out_.data() + used);
+      z_.avail_out = 4096;
+      rc = ::inflate(&z_, Z_SYNC_FLUSH);
+      out_.resize(used + 4096 - z_.avail_out);
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR) ++errors;
+    return out_;
+  }
+  std::uint64_t errors = 0;
+
+ private:
+  z_stream z_{};
+  std::string in_, out_;
 };
 
 class generator {
@@ -150,9 +196,13 @@ class generator {
                      ? std::string()
                      : client_frame(1, "{\"type\":\"subscribe\",\"topic\":\"queue:" + o_.queue +
                                            "\",\"mode\":\"" + o_.mode + "\"}");
-    request_ = "GET " + o_.path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(o_.port) +
-               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    request_ =
+        "GET " + o_.path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(o_.port) +
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+        (o_.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                    : "") +
+        "\r\n";
   }
 
   // Connects every client, at most 256 handshakes in flight (the listen
@@ -189,6 +239,8 @@ class generator {
   std::vector<client>& clients() { return clients_; }
   int connected() const { return connected_; }
   int failed() const { return failed_; }
+  int deflated() const { return deflated_; }
+  std::uint64_t inflate_errors() const { return inflate_.errors; }
   std::size_t last_message_bytes() const { return last_message_bytes_; }
   std::uint64_t bad_json() const { return bad_json_; }
 
@@ -269,6 +321,9 @@ class generator {
       fail(c);
       return false;
     }
+    std::string_view head(c.in.data(), end);
+    c.deflate = o_.deflate && head.find("permessage-deflate") != std::string_view::npos;
+    if (c.deflate) ++deflated_;
     c.in.erase(0, end + 4);
     c.wire_bytes += c.in.size();  // frames that came with the 101
     c.st = state::open;
@@ -319,18 +374,40 @@ class generator {
         break;
       } else if (opcode == 0 || opcode == 1 || opcode == 2) {
         c.payload_bytes += len;
+        if (opcode != 0) c.msg_compressed = c.deflate && (b0 & 0x40);
         if ((b0 & 0x80) && c.msg.empty()) {
-          on_message(c, payload, received);  // unfragmented: no copy
+          on_frame_message(c, payload, received);  // unfragmented: no copy
         } else {
           c.msg.append(payload);
           if (b0 & 0x80) {
-            on_message(c, c.msg, received);
+            on_frame_message(c, c.msg, received);
             c.msg.clear();
           }
         }
       }
     }
     return pos;
+  }
+
+  // A compressed message is inflated first: a snapshot (one marker, near
+  // its front) only as far as the last '}' of its first 4 KB, which ends
+  // any marker title in it; the whole message when the marker is not there,
+  // when it is a delta (markers anywhere) or when the client parses.
+  void on_frame_message(client& c, std::string_view m, std::int64_t received) {
+    if (!c.msg_compressed) return on_message(c, m, received);
+    constexpr std::size_t prefix = 4096;
+    std::string_view text = inflate_.inflate(m, o_.parse ? 0 : prefix);
+    if (!o_.parse && text.size() >= prefix &&
+        text.substr(0, 32).find("\"delta\"") == std::string_view::npos) {
+      std::string_view head = text.substr(0, text.rfind('}') + 1);
+      bool found = false;
+      marker_times(head, [&](std::int64_t) { found = true; });
+      if (found) return on_message(c, head, received);
+      text = inflate_.inflate(m, 0);
+    } else if (text.size() >= prefix) {
+      text = inflate_.inflate(m, 0);
+    }
+    on_message(c, text, received);
   }
 
   void on_message(client& c, std::string_view m, std::int64_t received) {
@@ -355,7 +432,8 @@ class generator {
   options o_;
   std::vector<client> clients_;
   int ep_ = -1;
-  int pending_ = 0, connected_ = 0, failed_ = 0;
+  int pending_ = 0, connected_ = 0, failed_ = 0, deflated_ = 0;
+  inflater inflate_;
   std::uint64_t messages_ = 0, bad_json_ = 0;
   std::size_t last_message_bytes_ = 0;
   std::string subscribe_, request_;
@@ -384,6 +462,8 @@ int main(int argc, char** argv) {
   if (argc > 9) o.drain = std::atoi(argv[9]);
   const char* parse = std::getenv("FANOUT_CLIENT_PARSE");
   o.parse = parse && std::strcmp(parse, "1") == 0;
+  const char* deflate = std::getenv("FANOUT_CLIENT_DEFLATE");
+  o.deflate = deflate && std::strcmp(deflate, "1") == 0;
   if (o.clients < 1 || o.rate < 1 || o.seconds < 1 || o.clients > 100000 || o.rate > 10000) {
     std::fprintf(stderr, "fanout_client: bad arguments\n");
     return 2;
@@ -501,7 +581,8 @@ int main(int argc, char** argv) {
       "failed_updates=%d delivered=%llu expected=%llu delivered_per_s=%.0f p50_us=%lld p99_us=%lld "
       "max_us=%lld never_seen=%zu never_reached=%zu final_ok=%d msg_bytes=%zu "
       "wire_bytes_per_client=%.0f "
-      "payload_bytes_per_client=%.0f unknown=%llu gen_cpu_s=%.2f parse=%d bad_json=%llu\n",
+      "payload_bytes_per_client=%.0f unknown=%llu gen_cpu_s=%.2f parse=%d bad_json=%llu "
+      "deflated=%d inflate_errors=%llu\n",
       o.clients, gen->connected(), gen->failed(), open, closes.empty() ? "none" : closes.c_str(),
       o.rate, o.seconds, updates, failed_updates, static_cast<unsigned long long>(delivered),
       static_cast<unsigned long long>(updates) * static_cast<unsigned long long>(o.clients),
@@ -509,7 +590,8 @@ int main(int argc, char** argv) {
       static_cast<long long>(p99), static_cast<long long>(max), never_seen, never_reached, final_ok,
       gen->last_message_bytes(), static_cast<double>(wire) / o.clients,
       static_cast<double>(payload) / o.clients, static_cast<unsigned long long>(unknown),
-      cpu(after) - cpu(before), o.parse ? 1 : 0, static_cast<unsigned long long>(gen->bad_json()));
+      cpu(after) - cpu(before), o.parse ? 1 : 0, static_cast<unsigned long long>(gen->bad_json()),
+      gen->deflated(), static_cast<unsigned long long>(gen->inflate_errors()));
   std::fflush(stdout);
   // The process exits without closing 10 000 sockets one by one.
   std::_Exit(gen->failed() ? 1 : 0);

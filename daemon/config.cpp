@@ -79,6 +79,10 @@ Limits:
                           this often (default 5000)                 [QUEUECAST_PROBE_INTERVAL]
   --threads N             threads that serve connections; the database feed
                           has its own (default 0: one per CPU core) [QUEUECAST_THREADS]
+  --permessage-deflate on|off  compress messages of 256 bytes and more for
+                          clients that offer permessage-deflate (browsers do), once
+                          per message for all of them (default on)
+                                                                   [QUEUECAST_PERMESSAGE_DEFLATE]
   --help                  this text
 
 Endpoints: /ws (protocol v1), /api/v1/ws/queue?queue=NAME (compatibility),
@@ -216,6 +220,11 @@ void set_token_file(config& c, const std::string& flag, const std::string& v) {
   c.token = read_secret_file(flag, v);
 }
 
+void set_permessage_deflate(config& c, const std::string& flag, const std::string& v) {
+  if (v != "on" && v != "off") throw std::invalid_argument(flag + " is on or off, got '" + v + "'");
+  c.permessage_deflate = v == "on";
+}
+
 void set_max_clients(config& c, const std::string& flag, const std::string& v) {
   c.max_clients = to_count(flag, v, 1, max_connection_count);
   c.max_clients_given = true;
@@ -256,6 +265,7 @@ const std::map<std::string, std::pair<const char*, setter>>& options() {
       {"--max-subscriptions",
        {"QUEUECAST_MAX_SUBSCRIPTIONS",
         count(&config::max_subscriptions, 1, max_subscription_count)}},
+      {"--permessage-deflate", {"QUEUECAST_PERMESSAGE_DEFLATE", set_permessage_deflate}},
       {"--window", {"QUEUECAST_WINDOW", count(&config::window, 0, max_window)}},
       {"--idle-timeout",
        {"QUEUECAST_IDLE_TIMEOUT",

@@ -45,7 +45,9 @@ struct config {
   // The largest WebSocket message and HTTP request body.
   std::size_t max_message_bytes = std::size_t{64} * 1024;
   std::size_t max_subscriptions = 64;  // per connection
-  std::size_t window = 4096;           // changes per topic kept for resume
+  // Negotiate permessage-deflate with clients that offer it (net/deflate_offer.hpp).
+  bool permessage_deflate = true;
+  std::size_t window = 4096;  // changes per topic kept for resume
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds handshake_timeout{10};
   std::chrono::seconds startup_timeout{15};

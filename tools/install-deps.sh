@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   clang-14 libclang-rt-14-dev clang-tidy-14
-  libjwt-dev libssl-dev
+  libjwt-dev libssl-dev zlib1g-dev
   postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev
   libboost1.81-dev libboost-json1.81-dev
   libgtest-dev

@@ -111,7 +111,7 @@ client_message parse_client_message(std::string_view text) noexcept try {
 }
 
 frame make_frame(const json::object& message) {
-  return std::make_shared<const std::string>(json::serialize(message));
+  return std::make_shared<const frame_text>(json::serialize(message));
 }
 
 frame welcome_frame(std::int64_t seq) {
@@ -146,7 +146,7 @@ frame with_data(const json::object& head, const data_writer& write_data) {
   text += ",\"data\":";
   write_data(text);
   text += '}';
-  return std::make_shared<const std::string>(std::move(text));
+  return std::make_shared<const frame_text>(std::move(text));
 }
 
 }  // namespace

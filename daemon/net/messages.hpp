@@ -12,6 +12,8 @@
 #include <string_view>
 #include <variant>
 
+#include "frame_deflate.hpp"
+
 namespace queuecast {
 
 namespace json = boost::json;
@@ -41,7 +43,8 @@ inline constexpr std::string_view workflow_topic_prefix = "workflow:";
 inline constexpr std::size_t max_queue_name_bytes = 63;
 inline constexpr std::size_t max_workflow_id_digits = 18;
 
-using frame = std::shared_ptr<const std::string>;
+// A frame's text, and its compressed form for permessage-deflate clients.
+using frame = std::shared_ptr<const frame_text>;
 
 enum class sub_mode { snapshot, delta };
 

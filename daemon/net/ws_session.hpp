@@ -73,6 +73,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   void read_next();
   void on_read(beast::error_code ec);
   void end_reading();
+  std::optional<std::string> negotiate_deflate(const http_request& request);
   asio::awaitable<void> write_loop();
   void queue_for_writing();
   asio::awaitable<void> close_handshake();
@@ -114,6 +115,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   bool closing_ = false;
   bool close_started_ = false;  // the close frame is Beast's to send now
   bool finished_ = false;
+  bool deflate_ = false;  // permessage-deflate negotiated: frames go compressed
   std::uint16_t close_code_ = close_normal;
   std::string close_reason_;
   double tokens_ = 0;

@@ -5,6 +5,8 @@
 
 #include "ws_session.hpp"
 
+#include "deflate_offer.hpp"
+
 #include "../util/log.hpp"
 #include "../util/metrics.hpp"
 
@@ -33,6 +35,21 @@ inline asio::ip::tcp::socket& tcp_socket(asio::ip::tcp::socket& socket) {
 inline asio::ip::tcp::socket& tcp_socket(beast::tcp_stream& stream) {
   return stream.socket();
 }
+
+namespace ws_session_detail {
+
+// The upgrade response's Sec-WebSocket-Extensions: our permessage-deflate
+// answer or none. Beast's own answer, written before the decorator runs, is
+// replaced, so one header goes out, and Beast configures its reader from
+// the response sent.
+inline void answer_extensions(websocket::response_type& res,
+                              const std::optional<std::string>& deflate_answer) {
+  res.erase(http::field::sec_websocket_extensions);
+  if (deflate_answer && res.result() == http::status::switching_protocols)
+    res.set(http::field::sec_websocket_extensions, *deflate_answer);
+}
+
+}  // namespace ws_session_detail
 
 template <class Stream>
 ws_session<Stream>::ws_session(Stream&& stream, connection_slot slot, http_context& ctx,
@@ -95,10 +112,12 @@ asio::awaitable<void> ws_session<Stream>::accept(http_request request) {
   ws_.read_message_max(ctx_.cfg.max_message_bytes);
   bool wants_subprotocol =
       request[http::field::sec_websocket_protocol].find("queuecast.v1") != beast::string_view::npos;
-  ws_.set_option(
-      websocket::stream_base::decorator([wants_subprotocol](websocket::response_type& res) {
+  auto deflate_answer = negotiate_deflate(request);
+  ws_.set_option(websocket::stream_base::decorator(
+      [wants_subprotocol, deflate_answer](websocket::response_type& res) {
         res.set(http::field::server, server_name);
         if (wants_subprotocol) res.set(http::field::sec_websocket_protocol, "queuecast.v1");
+        ws_session_detail::answer_extensions(res, deflate_answer);
       }));
   // The writer sends every byte, the upgrade response included.
   ws_.next_layer().on_output([this] { wake_writer(); });
@@ -109,6 +128,7 @@ asio::awaitable<void> ws_session<Stream>::accept(http_request request) {
     wake_writer();
     co_return;
   }
+  if (deflate_) process_metrics().deflate_connections++;
   with_hub([&](hub& h) {
     h.attach(&sink_);  // so status and shutdown frames reach it
     if (target_.kind == session_kind::protocol) {
@@ -180,6 +200,29 @@ void ws_session<Stream>::end_reading() {
   tcp_socket(beast::get_lowest_layer(ws_)).close(ignored);
 }
 
+// permessage-deflate (deflate_offer.hpp): our answer to the client's offers,
+// or nullopt. When there is one, Beast's permessage-deflate is enabled too,
+// for its reader only (it inflates what the client sends; it writes no
+// messages: queue_for_writing does, compressing with frame_deflate.hpp).
+template <class Stream>
+std::optional<std::string> ws_session<Stream>::negotiate_deflate(const http_request& request) {
+  if (!ctx_.cfg.permessage_deflate) return std::nullopt;
+  std::string offers;
+  auto [first, last] = request.equal_range(http::field::sec_websocket_extensions);
+  for (auto field = first; field != last; ++field) {
+    if (!offers.empty()) offers += ", ";
+    offers += field->value();
+  }
+  auto answer = answer_deflate_offers(offers);
+  deflate_ = answer.has_value();
+  if (answer) {
+    websocket::permessage_deflate inflate;
+    inflate.server_enable = true;
+    ws_.set_option(inflate);
+  }
+  return answer;
+}
+
 // Without a principal the connection has --auth-timeout to send one; with a
 // token that expires, it lasts until then unless `auth` brings a new one.
 template <class Stream>
@@ -225,7 +268,7 @@ void ws_session<Stream>::handle_text(const std::string& text) {
   try {
     if (target_.kind != session_kind::protocol) {
       // The compatibility endpoints answer a ping in the shape it came in.
-      if (text == "ping") return send(std::make_shared<const std::string>("pong"));
+      if (text == "ping") return send(std::make_shared<const frame_text>("pong"));
       if (text.find("\"ping\"") != std::string::npos) return send(make_frame({{"type", "pong"}}));
       return;
     }
@@ -412,8 +455,15 @@ template <class Stream>
 void ws_session<Stream>::queue_for_writing() {
   auto& out = ws_.next_layer();
   auto add = [&](frame f) {
-    std::string header = frame_header(websocket_text, f->size());
-    out.push_frame(std::move(header), std::move(f));
+    // A deflate client gets the frame's compressed form when there is one,
+    // shared like the text (the pointer keeps the whole frame alive).
+    if (const std::string* deflated = deflate_ ? f->deflated() : nullptr) {
+      out.push_frame(frame_header(websocket_text, deflated->size(), true),
+                     shared_bytes(std::move(f), deflated));
+    } else {
+      std::string header = frame_header(websocket_text, f->size());
+      out.push_frame(std::move(header), std::move(f));
+    }
     process_metrics().messages_sent++;
   };
   for (frame& f : queue_) add(std::move(f));

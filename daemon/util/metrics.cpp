@@ -34,7 +34,33 @@ void labelled(std::ostringstream& out, const char* name, const char* help, const
     out << name << '{' << label << "=\"" << key << "\"} " << value << '\n';
 }
 
+void deflate_counters(std::ostringstream& out, const metrics& m) {
+  counter(out, "queuecast_deflate_connections_total",
+          "WebSocket connections that negotiated permessage-deflate.", m.deflate_connections);
+  counter(out, "queuecast_deflate_compressions_total",
+          "Frames compressed for permessage-deflate (once per frame, whatever the clients).",
+          m.deflate_compressions);
+  counter(out, "queuecast_deflate_bytes_in_total", "Bytes of the frames compressed.",
+          m.deflate_bytes_in);
+  counter(out, "queuecast_deflate_bytes_out_total",
+          "Bytes of their compressed forms (the text's when compression did not shrink it).",
+          m.deflate_bytes_out);
+}
+
 }  // namespace
+
+void metrics::write_lag_histogram(std::ostringstream& out) const {
+  out << "# HELP queuecast_commit_to_send_seconds Commit time to frames queued for clients.\n"
+      << "# TYPE queuecast_commit_to_send_seconds histogram\n";
+  std::lock_guard lock(lag_mutex_);
+  for (std::size_t i = 0; i < lag_buckets.size(); ++i) {
+    out << "queuecast_commit_to_send_seconds_bucket{le=\"" << lag_buckets[i] << "\"} "
+        << lag_counts_[i] << '\n';
+  }
+  out << "queuecast_commit_to_send_seconds_bucket{le=\"+Inf\"} " << lag_count_ << '\n'
+      << "queuecast_commit_to_send_seconds_sum " << lag_sum_ << '\n'
+      << "queuecast_commit_to_send_seconds_count " << lag_count_ << '\n';
+}
 
 std::string metrics::render(
     const std::map<std::string, std::size_t>& subscriptions_by_topic) const {
@@ -48,6 +74,7 @@ std::string metrics::render(
   counter(out, "queuecast_socket_writes_total",
           "Writes to WebSocket clients' sockets, each gathering every frame that waited.",
           socket_writes);
+  deflate_counters(out, *this);
   counter(out, "queuecast_snapshots_conflated_total",
           "Snapshots replaced by a newer one before a slow client read them.", snapshots_conflated);
   counter(out, "queuecast_slow_clients_closed_total",
@@ -94,16 +121,7 @@ std::string metrics::render(
   for (const auto& [topic, count] : subscriptions_by_topic) {
     out << "queuecast_subscriptions{topic=\"" << topic << "\"} " << count << '\n';
   }
-  out << "# HELP queuecast_commit_to_send_seconds Commit time to frames queued for clients.\n"
-      << "# TYPE queuecast_commit_to_send_seconds histogram\n";
-  std::lock_guard lock(lag_mutex_);
-  for (std::size_t i = 0; i < lag_buckets.size(); ++i) {
-    out << "queuecast_commit_to_send_seconds_bucket{le=\"" << lag_buckets[i] << "\"} "
-        << lag_counts_[i] << '\n';
-  }
-  out << "queuecast_commit_to_send_seconds_bucket{le=\"+Inf\"} " << lag_count_ << '\n'
-      << "queuecast_commit_to_send_seconds_sum " << lag_sum_ << '\n'
-      << "queuecast_commit_to_send_seconds_count " << lag_count_ << '\n';
+  write_lag_histogram(out);
   return out.str();
 }
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 
 namespace queuecast {
@@ -48,6 +49,12 @@ struct metrics {
   counter_u64 db_reconnects = 0;
   counter_u64 db_reloads = 0;     // full reloads (history pruned, seq went back, ...)
   counter_u64 notifications = 0;  // doorbells on the channel (anyone's: content never read)
+  // permessage-deflate (net/frame_deflate.hpp): each frame compresses once,
+  // on whichever shard first sends it to a client of the extension.
+  counter_u64 deflate_connections = 0;  // connections that negotiated it
+  counter_u64 deflate_compressions = 0;
+  counter_u64 deflate_bytes_in = 0;   // text of the frames compressed
+  counter_u64 deflate_bytes_out = 0;  // what is sent instead (the text when no smaller)
   // Captured tables whose capture trigger is disabled (capture_status()); -1
   // when unknown (an extension older than 0.2.0, or not checked yet).
   std::atomic<std::int64_t> capture_disabled_tables = -1;
@@ -72,6 +79,8 @@ struct metrics {
   std::string render(const std::map<std::string, std::size_t>& subscriptions_by_topic) const;
 
  private:
+  void write_lag_histogram(std::ostringstream& out) const;
+
   mutable std::mutex lag_mutex_;
   std::array<std::uint64_t, lag_buckets.size()> lag_counts_{};  // guarded by lag_mutex_
   std::uint64_t lag_count_ = 0;

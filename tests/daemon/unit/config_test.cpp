@@ -134,3 +134,20 @@ TEST_F(config_test, threads_default_to_the_cores_and_refuse_nonsense) {
         << std::get<config_error>(parsed).message;
   }
 }
+
+TEST_F(config_test, permessage_deflate_is_on_unless_turned_off) {
+  auto defaults = parse({"--database", "x"});
+  ASSERT_TRUE(std::holds_alternative<config>(defaults));
+  EXPECT_TRUE(std::get<config>(defaults).permessage_deflate);
+  auto off = parse({"--database", "x", "--permessage-deflate", "off"});
+  ASSERT_TRUE(std::holds_alternative<config>(off));
+  EXPECT_FALSE(std::get<config>(off).permessage_deflate);
+  auto bad = parse({"--database", "x", "--permessage-deflate", "yes"});
+  ASSERT_TRUE(std::holds_alternative<config_error>(bad));
+  EXPECT_NE(std::get<config_error>(bad).message.find("on or off"), std::string::npos);
+  env_.set("QUEUECAST_PERMESSAGE_DEFLATE", "off");
+  auto from_env = parse({"--database", "x"});
+  ASSERT_TRUE(std::holds_alternative<config>(from_env));
+  EXPECT_FALSE(std::get<config>(from_env).permessage_deflate);
+  EXPECT_NE(help_text().find("--permessage-deflate on|off"), std::string::npos);
+}
