@@ -208,7 +208,7 @@ sat_clients="${client_counts%% *}"
 sat_phases="${phase_counts%% *}"
 if [ "$sat_rate" -gt 0 ]; then
   for server in $servers; do
-    case "$server" in qd-compat | qd-snapshot | limit) ;; *) continue ;; esac
+    case "$server" in qd-compat | qd-snapshot | qd-compat-t* | qd-snapshot-t* | limit) ;; *) continue ;; esac
     run saturation "$server" "$sat_clients" "$sat_phases" "$sat_rate" "$sat_seconds"
   done
 fi
