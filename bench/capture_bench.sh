@@ -16,6 +16,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/../tests/harness/pgcluster.sh"
+source "$here/pgbench_lib.sh"
 
 seconds="${1:-10}"
 rounds="${2:-3}"
@@ -25,33 +26,20 @@ rows=10000
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-bench.XXXXXX")"
 trap 'pgcluster_stop; rm -rf "$tmp"' EXIT
 
-run_pgbench() {  # db clients -> tps
-  local db="$1" clients="$2"
-  pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -f "$tmp/update.sql" "$db" \
-    2>"$tmp/pgbench.err" | awk '/^tps = / { print $3 }'
-}
-
 setup_db() {  # db kind
   local db="$1" kind="$2"
-  pgcluster_psql -d postgres -c "CREATE DATABASE $db"
-  local version="" library=""
   if [ "$kind" = capture010 ]; then
     # The 0.1.0 SQL objects with the 0.1.0 library, before anything is captured.
-    version="VERSION '0.1.0'"
-    library="CREATE OR REPLACE FUNCTION queuecast.capture() RETURNS trigger
-             AS '$old_library', 'queuecast_capture' LANGUAGE C;"
+    bench_phases_db "$db" "$rows" "CREATE EXTENSION queuecast VERSION '0.1.0';
+      CREATE OR REPLACE FUNCTION queuecast.capture() RETURNS trigger
+        AS '$old_library', 'queuecast_capture' LANGUAGE C"
+  else
+    bench_phases_db "$db" "$rows"
   fi
-  pgcluster_psql -d "$db" <<SQL
-CREATE EXTENSION queuecast $version;
-$library
-SELECT queuecast.create_queue('bench');
-INSERT INTO queuecast.phases (queue, title) SELECT 'bench', 'phase ' || g FROM generate_series(1, $rows) g;
-SQL
   case "$kind" in
     bare) pgcluster_psql -d "$db" -c "ALTER TABLE queuecast.phases DISABLE TRIGGER capture" ;;
     plpgsql) pgcluster_psql -d "$db" -f "$here/plpgsql_capture.sql" ;;
   esac
-  pgcluster_psql -d "$db" -c "VACUUM ANALYZE"
 }
 
 measure() {  # label synchronous_commit clients -> prints "label bare capture capture010 plpgsql" medians
@@ -64,12 +52,12 @@ measure() {  # label synchronous_commit clients -> prints "label bare capture ca
   local round
   for round in $(seq "$rounds"); do
     for kind in $kinds; do
-      run_pgbench "$kind" "$clients" >>"$tmp/$kind.tps"
+      bench_pgbench "$kind" "$clients" "$seconds" "$tmp/update.sql" >>"$tmp/$kind.tps"
     done
   done
   printf '%s' "$label"
   for kind in $kinds; do
-    printf ' %s' "$(sort -n "$tmp/$kind.tps" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')"
+    printf ' %s' "$(bench_median <"$tmp/$kind.tps")"
   done
   echo
 }
