@@ -78,8 +78,7 @@ Limits:
   --probe-interval MS      when idle, check the database connections and history
                           this often (default 5000)                 [QUEUECAST_PROBE_INTERVAL]
   --threads N             threads that serve connections; the database feed
-                          has its own (default 0: one per CPU core but one, left
-                          to the feed and PostgreSQL beside it)     [QUEUECAST_THREADS]
+                          has its own (default 0: one per CPU core) [QUEUECAST_THREADS]
   --permessage-deflate on|off  compress messages of 256 bytes and more for
                           clients that offer permessage-deflate (browsers do), once
                           per message for all of them (default on)

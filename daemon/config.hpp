@@ -54,8 +54,7 @@ struct config {
   // An idle daemon checks both database connections and the history this
   // often, so a dead connection or a replaced history is noticed quickly.
   std::chrono::milliseconds probe_interval{5000};
-  // Threads that serve connections (net/shards.hpp); 0: one per CPU core
-  // but one (main.cpp, shard_count).
+  // Threads that serve connections (net/shards.hpp); 0: one per CPU core.
   std::size_t threads = 0;
 };
 

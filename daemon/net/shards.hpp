@@ -1,5 +1,5 @@
-// Sessions live on several event-loop threads ("shards", one per core but
-// one by default: --threads), so the system calls that carry frames to clients run
+// Sessions live on several event-loop threads ("shards", one per core by
+// default: --threads), so the system calls that carry frames to clients run
 // on every core. The hub and the store stay behind one lock (shared_hub.hpp)
 // and are driven by the main thread's feed; what the hub sends a session
 // crosses to the session's shard as a `delivery`: staged while the hub's
