@@ -41,7 +41,9 @@ if [ -n "${QUEUECAST_DATABASE:-}" ]; then
   echo "demo: using $database"
 else
   tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-demo.XXXXXX")"
-  pgcluster_start "$tmp/cluster"
+  # Preloaded, as production should run it: the doorbell worker rings for
+  # the writers (docs/capture.md, "The doorbell").
+  pgcluster_start "$tmp/cluster" "shared_preload_libraries = 'queuecast'"
   command psql -X -q -d postgres -c "CREATE DATABASE demo"
   export PGDATABASE=demo
   database="host=$PGHOST port=$PGPORT user=$PGUSER dbname=demo"
