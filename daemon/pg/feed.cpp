@@ -152,6 +152,20 @@ asio::awaitable<void> feed::bring_up_to_date() {
         {{"ours", std::to_string(state_.seq())}, {"reason", judgement.reason}});
     co_return co_await load(judgement.reason);
   }
+  // A commit is visible before it is flushed (docs/capture.md): a crash can
+  // take back rows we applied and served, and new commits can reach our seq
+  // again (even reuse it) before we reconnect, so current_seq() alone does
+  // not show it. The row at our seq must still be the one we applied.
+  if (anchor_committed_at_us_ != 0) {
+    std::optional<std::int64_t> now = co_await history_.committed_at(state_.seq());
+    if (now != anchor_committed_at_us_) {
+      std::string why = "the database lost changes up to seq " + std::to_string(state_.seq()) +
+                        " that this daemon had served (a crash before they were flushed)";
+      log(log_level::warn, "history_lost",
+          {{"ours", std::to_string(state_.seq())}, {"meaning", "reloading; clients start over"}});
+      co_return co_await load(why);
+    }
+  }
   co_await catch_up();
 }
 
@@ -161,6 +175,7 @@ asio::awaitable<void> feed::load(const std::string& why) {
   history_id_ = loaded.position.id;
   std::size_t queues = loaded.state.queues(), phases = loaded.state.phases();
   bool reload = state_.loaded();
+  anchor_committed_at_us_ = 0;  // set again below, once we know our seq's row
   shared_.with([&](hub& clients, store& state) {
     std::vector<std::string> gone = state.install(std::move(loaded.state));
     if (reload) {
@@ -179,6 +194,11 @@ asio::awaitable<void> feed::load(const std::string& why) {
        {"took_ms", std::to_string(took.count())},
        {"reason", why}});
   if (reload) process_metrics().db_reloads++;
+  if (state_.seq() > 0) {
+    // A named result: GCC 12 mishandles co_await inside larger expressions.
+    std::optional<std::int64_t> at = co_await history_.committed_at(state_.seq());
+    anchor_committed_at_us_ = at.value_or(0);
+  }
 }
 
 // ---- following the history --------------------------------------------------
@@ -244,6 +264,7 @@ void feed::deliver(const std::vector<change_row>& rows) {
   });
   process_metrics().changes_applied += rows.size();
   process_metrics().seq = state_.seq();
+  anchor_committed_at_us_ = rows.back().committed_at_us;
   // Commit time from the history rows themselves, never from a NOTIFY.
   std::int64_t committed_at_us = rows.back().committed_at_us;
   if (committed_at_us > 0) process_metrics().observe_lag((now_us() - committed_at_us) / 1e6);

@@ -81,6 +81,9 @@ class feed {
   asio::steady_timer wake_;     // cancelled to wake the listen loop for replays
   std::string reload_reason_;   // set: the next connection reloads everything
   std::string history_id_;      // the history our state follows
+  // committed_at of the history row at our seq (0: unknown): a reconnect
+  // checks that this row is still the one we applied (bring_up_to_date).
+  std::int64_t anchor_committed_at_us_ = 0;
   backoff retry_;
 };
 

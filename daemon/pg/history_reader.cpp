@@ -305,6 +305,17 @@ asio::awaitable<capture_report> history_reader::capture_status() {
   co_return report;
 }
 
+asio::awaitable<std::optional<std::int64_t>> history_reader::committed_at(std::int64_t seq) {
+  std::vector<std::optional<std::string>> params;
+  params.emplace_back(std::to_string(seq));
+  pg_result result = co_await conn_.query(
+      "SELECT (extract(epoch FROM committed_at) * 1e6)::bigint FROM queuecast.changes "
+      "WHERE seq = $1",
+      params);
+  if (PQntuples(result.get()) == 0 || PQgetisnull(result.get(), 0, 0)) co_return std::nullopt;
+  co_return std::stoll(PQgetvalue(result.get(), 0, 0));
+}
+
 // A holder that stays means every capturing commit of the database waits
 // (docs/capture.md, "When the lock is held, and by whom"). Like
 // capture_status(): unknown rather than fatal when it cannot be asked.

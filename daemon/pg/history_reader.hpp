@@ -100,6 +100,11 @@ class history_reader {
   asio::awaitable<history_judgement> check(const std::string& our_id, std::int64_t our_seq);
 
   asio::awaitable<capture_report> capture_status();
+  // committed_at (Unix microseconds) of the history row at `seq`, or nullopt
+  // when there is none: with the commit-order lock released at visibility
+  // (docs/capture.md), a crash can take back rows a reader saw, and the
+  // sequence can hand their seqs out again.
+  asio::awaitable<std::optional<std::int64_t>> committed_at(std::int64_t seq);
   asio::awaitable<commit_order_report> commit_order_holder();
 
   // pg_notification_queue_usage(): how full the server's NOTIFY queue is.

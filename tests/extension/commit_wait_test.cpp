@@ -26,70 +26,6 @@ using qc_test::pg_session;
 
 const std::string db_name = "queuecast_commit_wait";
 
-// A connection whose statement runs in the background while the test looks
-// at it from other sessions; keeps the notices the server sends it.
-class background_session {
- public:
-  explicit background_session(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
-    if (PQstatus(conn_) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn_));
-    PQsetNoticeReceiver(
-        conn_,
-        [](void* self, const PGresult* res) {
-          const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-          const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-          static_cast<background_session*>(self)->notices_.push_back(
-              std::string(primary ? primary : "") + " | " + (detail ? detail : ""));
-        },
-        this);
-  }
-  ~background_session() { PQfinish(conn_); }
-  background_session(const background_session&) = delete;
-  background_session& operator=(const background_session&) = delete;
-
-  void exec(const std::string& sql) {
-    PGresult* res = PQexec(conn_, sql.c_str());
-    ExecStatusType status = PQresultStatus(res);
-    PQclear(res);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-      throw std::runtime_error(PQerrorMessage(conn_));
-  }
-  int pid() { return PQbackendPID(conn_); }
-  void send(const std::string& sql) {
-    if (!PQsendQuery(conn_, sql.c_str())) throw std::runtime_error(PQerrorMessage(conn_));
-  }
-  // True while the statement sent has not returned its result.
-  bool busy() {
-    PQconsumeInput(conn_);
-    return PQisBusy(conn_);
-  }
-  // Waits (bounded) for the statement's result; returns "" on success, else
-  // the SQLSTATE; "timeout" if it did not return within `wait`.
-  std::string finish(std::chrono::milliseconds wait) {
-    auto deadline = std::chrono::steady_clock::now() + wait;
-    while (busy()) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return "timeout";
-      pollfd fd{PQsocket(conn_), POLLIN, 0};
-      poll(&fd, 1, static_cast<int>(left.count()));
-    }
-    std::string state;
-    while (PGresult* res = PQgetResult(conn_)) {
-      if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
-        const char* code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        state = code ? code : "?????";
-      }
-      PQclear(res);
-    }
-    return state;
-  }
-  const std::vector<std::string>& notices() const { return notices_; }
-
- private:
-  PGconn* conn_;
-  std::vector<std::string> notices_;
-};
-
 // Polls `sql` (one value) until it equals `expected` or 10 s pass.
 bool eventually(pg_session& db, const std::string& sql, const std::string& expected) {
   for (int i = 0; i < 200; ++i) {
@@ -137,7 +73,7 @@ TEST_F(commit_wait_test, a_commit_waiting_for_its_standby_holds_no_lock_and_is_v
   // The checkpointer publishes the new standby list after the reload.
   std::this_thread::sleep_for(1s);
 
-  background_session waiting(qc_test::conninfo(db_name));
+  pg_session waiting(qc_test::conninfo(db_name));
   waiting.exec("SET synchronous_commit = on");
   waiting.send("SELECT queuecast.enqueue('w', 'waits for a standby')");
   std::string pid = std::to_string(waiting.pid());
@@ -191,17 +127,17 @@ TEST_F(commit_wait_test, a_commit_waiting_for_its_standby_holds_no_lock_and_is_v
 TEST_F(commit_wait_test, a_stalled_holder_is_shown_and_idle_in_transaction_timeout_ends_it) {
   // An idle transaction holds a lock the writer needs inside its commit,
   // after it has taken the commit-order lock.
-  background_session idle(qc_test::conninfo(db_name));
+  pg_session idle(qc_test::conninfo(db_name));
   idle.exec("SET idle_in_transaction_session_timeout = '6s'");
   idle.exec("BEGIN");
   idle.exec("LOCK TABLE queuecast.changes IN ACCESS EXCLUSIVE MODE");
 
-  background_session holder(qc_test::conninfo(db_name + " application_name=stalled-writer"));
+  pg_session holder(qc_test::conninfo(db_name + " application_name=stalled-writer"));
   holder.send("SELECT queuecast.enqueue('w', 'stalled')");
   std::string pid = std::to_string(holder.pid());
   ASSERT_TRUE(eventually(*observer_, "SELECT pid FROM queuecast.commit_order_holder()", pid))
       << "commit_order_holder() does not show the stalled writer";
-  background_session behind(qc_test::conninfo(db_name));
+  pg_session behind(qc_test::conninfo(db_name));
   behind.send("SELECT queuecast.enqueue('w', 'behind')");
   ASSERT_TRUE(eventually(*observer_, "SELECT waiters FROM queuecast.commit_order_holder()", "1"))
       << "the second writer is not counted as waiting";

@@ -28,9 +28,17 @@ class pg_session {
       PQfinish(conn_);
       throw std::runtime_error("connect failed: " + message);
     }
-    // Tests kill backends on purpose; keep their notices out of the output.
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
+    // Tests kill backends on purpose: their notices are kept for the tests
+    // that look (notices()), out of the output.
+    PQsetNoticeReceiver(
+        conn_,
+        [](void* self, const PGresult* res) {
+          const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+          const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+          static_cast<pg_session*>(self)->notices_.push_back(std::string(primary ? primary : "") +
+                                                             " | " + (detail ? detail : ""));
+        },
+        this);
   }
   ~pg_session() { PQfinish(conn_); }
   pg_session(const pg_session&) = delete;
@@ -119,8 +127,17 @@ class pg_session {
     PQconsumeInput(conn_);
     return PQisBusy(conn_);
   }
-  // The SQLSTATE of what send() sent ("" if it succeeded); reads every result.
-  std::string finish() {
+  // The SQLSTATE of what send() sent ("" if it succeeded), or "timeout" when
+  // it has not returned within `wait`; reads every result.
+  std::string finish(std::chrono::milliseconds wait = std::chrono::hours(1)) {
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    while (busy()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return "timeout";
+      pollfd fd{PQsocket(conn_), POLLIN, 0};
+      poll(&fd, 1, static_cast<int>(left.count()));
+    }
     std::string state;
     while (PGresult* res = PQgetResult(conn_)) {
       if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
@@ -131,6 +148,9 @@ class pg_session {
     }
     return state;
   }
+  // What the server said besides results (warnings, notices), in order.
+  const std::vector<std::string>& notices() const { return notices_; }
+  int pid() { return PQbackendPID(conn_); }
 
  private:
   PGresult* check(PGresult* res, const std::string& sql, bool keep = false) {
@@ -149,6 +169,7 @@ class pg_session {
   }
 
   PGconn* conn_;
+  std::vector<std::string> notices_;
 };
 
 // Creates (or re-creates) a database with the extension for one suite.

@@ -42,14 +42,16 @@ std::size_t threads_of(int pid) {
   return count;
 }
 
-// Commits single-row updates from one connection until `stop` or `limit`.
+// Commits single-row updates from one connection until `stop`, `limit`
+// commits or 120 s.
 void write_until(const std::atomic<bool>& stop, int limit, std::uint64_t seed) {
+  auto deadline = std::chrono::steady_clock::now() + 120s;
   pg_session s(conninfo(db));
   std::vector<std::string> ids;
   for (const auto& id : s.column("SELECT id FROM queuecast.phases WHERE queue = 'q'"))
     ids.push_back(id.value_or("0"));
   std::mt19937_64 rng(seed);
-  for (int n = 0; n < limit && !stop; ++n) {
+  for (int n = 0; n < limit && !stop && std::chrono::steady_clock::now() < deadline; ++n) {
     s.exec("UPDATE queuecast.phases SET title = 'w" + std::to_string(seed) + "-" +
            std::to_string(n) + "' WHERE id = " + ids[rng() % ids.size()]);
   }
@@ -154,8 +156,10 @@ TEST(sharding_test, frames_of_an_old_subscription_never_follow_the_new_one) {
   daemon_process daemon(db, {"--threads", std::to_string(shards)});
 
   std::atomic<bool> stop{false};
-  // Bounded: 20 000 commits at most, and stopped when the clients are done.
-  std::thread writer([&] { write_until(stop, 20000, 7); });
+  // Stopped when the clients are done; bounded by 500 000 commits and 120 s
+  // (a sanitized daemon needs far longer for the rounds than this one, and
+  // a writer that stops first leaves the clients waiting for frames).
+  std::thread writer([&] { write_until(stop, 500000, 7); });
 
   // 70 rounds stay within a session's burst of 100 messages (ws_session_limits).
   constexpr int clients = 16, rounds = 70;
