@@ -32,28 +32,8 @@ cmake --build "$build" -j1 --target fanout_client >/dev/null
 ulimit -n "$(ulimit -Hn)"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-deflate.XXXXXX")"
-server_pid=  # the `timeout` wrapping queuecastd
-proc_pid=    # queuecastd itself
-stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$proc_pid" "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid='' proc_pid=''
-}
-cleanup() {
-  stop_server
-  pgcluster_stop
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-pgcluster_start "$tmp/cluster" "synchronous_commit = off" >/dev/null
-export PGDATABASE=deflate
-pgcluster_psql -d postgres -c "CREATE DATABASE deflate"
-pgcluster_psql -c "CREATE EXTENSION queuecast"
+source "$here/fanout_lib.sh"
+bench_cluster deflate
 # The phases of bench/fanout_realistic.sh (~320 bytes of JSON each, like a
 # CI job's): the compression ratio is that of such documents.
 pgcluster_psql -c "SELECT queuecast.create_queue('q')" -c "

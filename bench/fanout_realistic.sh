@@ -53,31 +53,8 @@ fi
 ulimit -n "$(ulimit -Hn)"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-realistic.XXXXXX")"
-server_pid=   # the `timeout` wrapping the server
-proc_pid=     # the server itself (timeout's child): what CPU and RSS are read from
-watchdog_pid=
-stop_server() {
-  if [ -n "$watchdog_pid" ]; then kill "$watchdog_pid" 2>/dev/null || true; wait "$watchdog_pid" 2>/dev/null || true; fi
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    # Bounded: SIGKILL after 10 s.
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$proc_pid" "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid='' proc_pid='' watchdog_pid=''
-}
-cleanup() {
-  stop_server
-  pgcluster_stop
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-pgcluster_start "$tmp/cluster" "synchronous_commit = off" >/dev/null
-export PGDATABASE=fanout
-pgcluster_psql -d postgres -c "CREATE DATABASE fanout"
-pgcluster_psql -c "CREATE EXTENSION queuecast"
+source "$here/fanout_lib.sh"
+bench_cluster fanout
 # Queues q50, q500...: phases with a payload like a CI job's (~320 bytes of
 # JSON per phase in a snapshot). The first phase (lowest id) is the marker
 # the generator's UPDATEs write to.
