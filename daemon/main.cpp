@@ -181,6 +181,10 @@ asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, connection_
     if (peer_ec) continue;
     auto slot = limits.admit(peer.address());
     if (!slot) continue;  // that address holds its share: closed without a word
+    // The HTTP slot is taken here, in the order connections were accepted:
+    // taken on the shards, a later connection could win a slot from an
+    // earlier one still queued on the other shard (serve() retries if not).
+    slot->enter_http();
     socket.set_option(asio::ip::tcp::no_delay(true));
     limit_unsent_bytes(socket);
     start_http_session(std::move(socket), std::move(*slot), context, home, admin_listener,

@@ -150,9 +150,15 @@ history_judgement judge(const history_position& database, const std::string& our
   return {};
 }
 
-asio::awaitable<history_position> history_reader::begin_snapshot() {
+asio::awaitable<history_position> history_reader::begin_snapshot(const char* tables_to_lock) {
+  // LOCK needs no snapshot, so the transaction's snapshot is taken by the
+  // SELECT after it: a TRUNCATE that holds the tables is then either before
+  // the snapshot (we waited for it) or after our reads.
+  std::string lock = tables_to_lock
+                         ? std::string("LOCK TABLE ") + tables_to_lock + " IN ACCESS SHARE MODE; "
+                         : std::string();
   pg_result result = co_await conn_.query(
-      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; " + lock +
       "SELECT queuecast.current_seq(), queuecast.resumable_from(), queuecast.history_id()");
   history_position position;
   position.current = to_seq(PQgetvalue(result.get(), 0, 0), "current_seq()");
@@ -166,7 +172,13 @@ asio::awaitable<void> history_reader::end_snapshot() {
 }
 
 asio::awaitable<loaded_state> history_reader::load() {
-  history_position position = co_await begin_snapshot();
+  // TRUNCATE is not MVCC-safe: a snapshot taken before a TRUNCATE commits
+  // reads the truncated table as empty, rows re-inserted by the same
+  // transaction included (the chaos test saw a load with no queues at all,
+  // and clients told `unknown_topic`). Locking the tables first keeps any
+  // TRUNCATE either wholly inside our snapshot or wholly after it.
+  history_position position = co_await begin_snapshot(
+      "queuecast.queues, queuecast.phases, queuecast.workflows");
   loaded_state loaded{position, state_builder(position.current)};
   queue_collector queues(loaded.state);
   // to_json() of a timestamptz follows the session's time zone; phase_json() uses UTC.

@@ -114,7 +114,8 @@ class history_reader {
   // A full batch in REPEATABLE READ, extended to its last transaction's end.
   asio::awaitable<history_batch> read_whole_transactions(const std::string& our_id,
                                                          std::int64_t after_seq, std::size_t limit);
-  asio::awaitable<history_position> begin_snapshot();
+  // tables_to_lock: locked (ACCESS SHARE) before the snapshot is taken.
+  asio::awaitable<history_position> begin_snapshot(const char* tables_to_lock = nullptr);
   asio::awaitable<void> end_snapshot();
 
   pg_connection& conn_;

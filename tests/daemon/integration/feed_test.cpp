@@ -3,6 +3,7 @@
 // - the last commit before a quiet spell is delivered without waiting for
 //   the next commit, even when its notification arrives during a probe;
 // - a replay is never partial, even when prune() commits in the middle of it;
+// - a load that waits for a TRUNCATE sees all of it or none of it;
 // - a history that keeps not fitting the state is reloaded with backoff, not
 //   in a hot loop, and the daemon recovers when it fits again.
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <future>
 #include <random>
 
 #include "daemon_fixture.hpp"
@@ -171,6 +173,55 @@ TEST(feed_test, a_transaction_is_never_split_across_catch_up_batches) {
     if (type == "delta" && message->at("seq").as_int64() > newest) marker = message;
   }
   EXPECT_FALSE(deleted) << "queue x was reported deleted, which no committed state shows";
+}
+
+TEST(feed_test, a_load_racing_a_truncate_sees_all_of_it_or_none) {
+  // TRUNCATE is not MVCC-safe: a snapshot taken before it commits reads
+  // the table empty afterwards, rows its transaction re-inserted included.
+  // A load that took its snapshot and then waited for a TRUNCATE of the
+  // queues (re-created in the same transaction, as the chaos workload does)
+  // would start with no queues and tell subscribers `unknown_topic`.
+  const std::string db = "queuecast_feed_truncate";
+  create_database_with_queues(db, {"a", "b", "c"});
+  pg_session sql(conninfo(db));
+  sql.exec("SELECT queuecast.enqueue('a', 'before')");
+  pg_session truncater(conninfo(db));
+  truncater.exec("BEGIN");
+  truncater.exec(
+      "DO $$ DECLARE names text[]; BEGIN "
+      "SELECT array_agg(name) INTO names FROM queuecast.queues; "
+      "TRUNCATE queuecast.queues CASCADE; "
+      "PERFORM queuecast.create_queue(n) FROM unnest(names) n; END $$");
+  truncater.exec("SELECT queuecast.enqueue('a', 'after')");
+  auto starting = std::async(std::launch::async, [&db] {
+    return std::make_unique<daemon_process>(db);  // ready once it has loaded
+  });
+  bool waiting = false;
+  for (int i = 0; i < 400 && !waiting; ++i) {
+    std::this_thread::sleep_for(25ms);
+    waiting = sql.value(
+                  "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                  "AND datname = '" +
+                  db + "'") != "0";
+  }
+  ASSERT_TRUE(waiting) << "the daemon's load never waited for the TRUNCATE's lock";
+  truncater.exec("COMMIT");
+  std::int64_t newest = sql.number("SELECT queuecast.current_seq()");
+  std::unique_ptr<daemon_process> daemon = starting.get();
+
+  std::ifstream log(daemon->log_path());
+  std::string line, loaded;
+  while (std::getline(log, line))
+    if (line.find("event=state_loaded") != std::string::npos) loaded = line;
+  ASSERT_FALSE(loaded.empty()) << "no state_loaded in " << daemon->log_path();
+  EXPECT_NE(loaded.find("queues=3 "), std::string::npos) << loaded;
+  EXPECT_NE(loaded.find("seq=" + std::to_string(newest) + " "), std::string::npos)
+      << "the load's snapshot is from before the TRUNCATE committed: " << loaded;
+  ws_client client(daemon->port());
+  auto [doc, seq] = subscribe(client, "queue:a");
+  EXPECT_EQ(seq, newest);
+  EXPECT_EQ(by_id(doc.at("phases").as_array()),
+            by_id(sql_snapshot(sql, "a").at("phases").as_array()));
 }
 
 TEST(feed_test, a_history_that_keeps_diverging_is_reloaded_with_backoff) {
