@@ -13,6 +13,8 @@
 #                snapshot -> send to all (what teams write by hand)
 #   limit        bench/limit_writer: epoll, the same bytes to every client,
 #                one write per client (the machine's limit)
+#   limit-delta  the same writing a delta-sized message (the marker phase
+#                as one upsert) per commit: the limit for delta mode
 # Each server is started fresh for each row; its CPU time (utime+stime from
 # /proc/PID/stat) over the generator's run and its peak RSS (VmHWM) are
 # recorded. Then a saturation run (rate SAT_RATE, conflating servers only)
@@ -126,11 +128,11 @@ start_server() {
       wait_for_port "$port" "$tmp/server.log"
       path="/?queue=$queue" mode=none
       ;;
-    limit)
+    limit | limit-delta)
       drop_trigger
       pgcluster_psql -f "$relay_dir/trigger.sql"
       timeout "$max_seconds" "$build/limit_writer" "$port" "dbname=fanout" "$queue" queue_changed \
-        "$max_seconds" >>"$tmp/server.log" 2>&1 &
+        "$max_seconds" "${server#limit-}" >>"$tmp/server.log" 2>&1 &
       server_pid=$!
       wait_for_port "$port" "$tmp/server.log"
       path="/?queue=$queue" mode=none
@@ -165,7 +167,7 @@ run() {
   fi
   [ -f "$tmp/watchdog" ] && status=killed-above-4GiB
   stop_server
-  case "$server" in relay | limit) drop_trigger ;; esac
+  case "$server" in relay | limit*) drop_trigger ;; esac
   [ -n "$line" ] || line="clients=$clients"
   line="kind=$kind server=$server phases=$phases status=$status server_cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }') server_hwm_kb=$hwm $line"
   echo "$line" | tee -a "$tmp/lines" >&2

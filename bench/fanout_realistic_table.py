@@ -20,6 +20,7 @@ NAMES = {
     "qd-delta": "queuecastd `/ws` delta",
     "relay": "baseline relay (Node, pg + ws)",
     "limit": "limit writer (epoll)",
+    "limit-delta": "limit writer (epoll), delta-sized messages",
 }
 
 
@@ -130,19 +131,26 @@ def main():
             continue
         relay = find(latency, "relay", r["clients"], r["phases"])
         limit = find(latency, "limit", r["clients"], r["phases"])
+        limit_delta = find(latency, "limit-delta", r["clients"], r["phases"])
+        floor_ratio = (f"{int(r['p99_us']) / max(1, int(limit_delta['p99_us'])):.2f}"
+                       if limit_delta and int(limit_delta["p99_us"]) > 0 and "delta" in r["server"]
+                       else "n/a")
         p99_ratio = f"{int(r['p99_us']) / max(1, int(relay['p99_us'])):.2f}" if relay else "n/a"
         rate_ratio = (f"{float(r['delivered_per_s']) / max(1.0, float(limit['delivered_per_s'])):.2f}"
                       if limit else "n/a")
-        ratios.append(f"| {name(r['server'])} | {r['clients']} | {r['phases']} | {p99_ratio} | {rate_ratio} |")
+        ratios.append(f"| {name(r['server'])} | {r['clients']} | {r['phases']} | {p99_ratio} | "
+                      f"{floor_ratio} | {rate_ratio} |")
     if ratios:
         out += [
             "",
             "Ratios, same run: queuecastd's p99 over the baseline relay's (target ≤ 0.5 for compat and "
             "snapshot mode), and its delivered messages per second over the limit writer's at this rate "
-            "(below saturation this mostly reflects conflation, see the saturation table).",
+            "(below saturation this mostly reflects conflation, see the saturation table); delta mode's "
+            "p99 over the limit writer's with delta-sized messages, when that ran.",
             "",
-            "| queuecastd | clients | phases | p99 / relay p99 | delivered/s / limit writer's |",
-            "|---|---|---|---|---|",
+            "| queuecastd | clients | phases | p99 / relay p99 | p99 / delta-sized limit p99 | "
+            "delivered/s / limit writer's |",
+            "|---|---|---|---|---|---|",
         ] + ratios
     if saturation:
         out += [

@@ -10,7 +10,10 @@
 // No Boost, no TLS: the upgrade handshake is done by hand (SHA-1 + base64
 // from OpenSSL). A benchmark tool, not a server to deploy.
 //
-// Usage: limit_writer PORT CONNINFO QUEUE CHANNEL MAX_SECONDS
+// Usage: limit_writer PORT CONNINFO QUEUE CHANNEL MAX_SECONDS [delta]
+// With `delta`, a new client gets the snapshot and then, per doorbell, a
+// delta-sized message: the queue's oldest phase (fanout_client's marker) as
+// one upsert, the floor for delta mode's deliveries.
 // Runs until SIGTERM/SIGINT or MAX_SECONDS, then prints one line of counters
 // to stderr.
 #include <arpa/inet.h>
@@ -103,8 +106,8 @@ std::string header(const std::string& request, const char* name) {
 
 class writer {
  public:
-  writer(int listener, PGconn* db, std::string queue)
-      : listener_(listener), db_(db), queue_(std::move(queue)) {
+  writer(int listener, PGconn* db, std::string queue, bool delta)
+      : listener_(listener), db_(db), queue_(std::move(queue)), delta_(delta) {
     ep_ = epoll_create1(0);
     add(listener_, EPOLLIN, kListener);
     add(PQsocket(db_), EPOLLIN, kDatabase);
@@ -161,20 +164,38 @@ class writer {
     epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
   }
 
-  // Reads the queue's snapshot and makes it the newest frame.
+  // Reads the queue's snapshot and makes it the newest frame; in delta
+  // mode the snapshot is what a new client starts from, and the newest
+  // frame is the marker phase as a delta.
   bool refresh() {
+    frame_ptr snapshot = read_frame("SELECT queuecast.snapshot($1)::text");
+    if (!snapshot) return false;
+    if (!delta_) {
+      latest_ = std::move(snapshot);
+      return true;
+    }
+    first_ = std::move(snapshot);
+    frame_ptr delta = read_frame(
+        "SELECT json_build_object('type', 'delta', 'ops', json_build_array(json_build_object("
+        "'op', 'upsert', 'phase', to_jsonb(p))))::text FROM queuecast.phases p "
+        "WHERE id = (SELECT min(id) FROM queuecast.phases WHERE queue = $1)");
+    if (!delta) return false;
+    latest_ = std::move(delta);
+    return true;
+  }
+
+  frame_ptr read_frame(const char* sql) {
     const char* params[1] = {queue_.c_str()};
-    PGresult* r = PQexecParams(db_, "SELECT queuecast.snapshot($1)::text", 1, nullptr, params,
-                               nullptr, nullptr, 0);
-    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-    if (ok)
-      latest_ = encode(
+    PGresult* r = PQexecParams(db_, sql, 1, nullptr, params, nullptr, nullptr, 0);
+    frame_ptr frame;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+      frame = encode(
           std::string_view(PQgetvalue(r, 0, 0), static_cast<std::size_t>(PQgetlength(r, 0, 0))),
           version_);
     else
       std::fprintf(stderr, "limit_writer: %s", PQerrorMessage(db_));
     PQclear(r);
-    return ok;
+    return frame;
   }
 
   // The doorbell: notifications for our queue since the last frame. They are
@@ -206,9 +227,9 @@ class writer {
     collect();
   }
 
-  void start_frame(connection& c) {
+  void start_frame(connection& c, bool first = false) {
     if (!latest_) return;  // no snapshot read yet
-    c.frame = latest_;
+    c.frame = first && first_ ? first_ : latest_;
     c.offset = 0;
     c.version = version_;
     on_writable(c);
@@ -269,7 +290,7 @@ class writer {
     c.request.clear();
     c.request.shrink_to_fit();
     ++open_;
-    start_frame(c);  // the current state first, as every server here does
+    start_frame(c, true);  // the current state first, as every server here does
   }
 
   void close_connection(connection& c) {
@@ -284,7 +305,9 @@ class writer {
   std::string queue_;
   int ep_ = -1;
   std::vector<std::unique_ptr<connection>> connections_;  // by fd
+  bool delta_;
   frame_ptr latest_;
+  frame_ptr first_;  // delta mode: the snapshot a new client starts from
   std::uint64_t version_ = 0, deliveries_ = 0, writes_ = 0, partial_ = 0;
   std::size_t open_ = 0;
   bool rang_ = false;  // a notification for our queue awaits its frame
@@ -294,7 +317,7 @@ class writer {
 
 int main(int argc, char** argv) {
   if (argc < 6) {
-    std::fprintf(stderr, "usage: limit_writer PORT CONNINFO QUEUE CHANNEL MAX_SECONDS\n");
+    std::fprintf(stderr, "usage: limit_writer PORT CONNINFO QUEUE CHANNEL MAX_SECONDS [delta]\n");
     return 2;
   }
   rlimit nofile{};
@@ -326,7 +349,7 @@ int main(int argc, char** argv) {
     std::perror("limit_writer: bind/listen");
     return 1;
   }
-  writer w(listener, db, argv[3]);
+  writer w(listener, db, argv[3], argc > 6 && std::string_view(argv[6]) == "delta");
   std::printf("ready\n");
   std::fflush(stdout);
   w.run(std::chrono::steady_clock::now() + std::chrono::seconds(std::atoi(argv[5])));

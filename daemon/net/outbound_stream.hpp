@@ -13,6 +13,10 @@
 // gets its connection failed instead of growing this without bound).
 // Beast's teardown after a close handshake waits until what is queued has
 // been written.
+//
+// On plain TCP a frame with nothing queued before it can be written at once
+// (write_or_queue): one non-blocking sendmsg from the caller, no wake-up of
+// the writer; what the socket does not take is queued for the writer.
 #pragma once
 
 #include <boost/asio.hpp>
@@ -25,7 +29,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 namespace queuecast {
 
@@ -94,6 +102,34 @@ class outbound_stream {
     queue().push_back({std::move(payload), {}, false});
   }
   bool has_output() const { return queued_buffers() != 0 || teardown_.has_value(); }
+  // Output queued, or a write in flight: a new frame must wait its turn.
+  bool busy() const { return has_output() || flushing_; }
+
+  // Plain TCP, nothing queued and no write in flight (busy() false): writes
+  // the frame with one non-blocking sendmsg, and queues what the socket did
+  // not take (all of it on EAGAIN or an error, which the writer's next
+  // write then reports). True when it was all written; bytes_written says
+  // how much went.
+  bool write_or_queue(std::string header, shared_bytes payload, std::size_t& bytes_written) requires
+      std::is_same_v<Next, asio::ip::tcp::socket> {
+    iovec parts[2] = {{header.data(), header.size()},
+                      {const_cast<char*>(payload->data()), payload->size()}};
+    msghdr message{};
+    message.msg_iov = parts;
+    message.msg_iovlen = 2;
+    ssize_t sent = ::sendmsg(next_.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    std::size_t done = sent > 0 ? static_cast<std::size_t>(sent) : 0;
+    bytes_written = done;
+    if (done == header.size() + payload->size()) return true;
+    if (done < header.size()) {
+      queue().push_back({nullptr, header.substr(done), false});
+      done = 0;
+    } else {
+      done -= header.size();
+    }
+    queue().push_back({std::move(payload), {}, false, done});
+    return false;
+  }
   std::size_t queued_buffers() const { return queue_ ? queue_->size() : 0; }
 
   // Writes everything queued, gathering up to max_gather buffers per write;
@@ -108,7 +144,7 @@ class outbound_stream {
       gather.reserve(taken);
       for (std::size_t i = 0; i < taken; ++i) {
         const chunk& c = (*queue_)[i];
-        gather.push_back(c.shared ? asio::buffer(*c.shared) : asio::buffer(c.owned));
+        gather.push_back(c.shared ? asio::buffer(*c.shared) + c.skip : asio::buffer(c.owned));
       }
       auto [ec, bytes] =
           co_await asio::async_write(next_, gather, asio::as_tuple(asio::use_awaitable));
@@ -149,9 +185,10 @@ class outbound_stream {
 
  private:
   struct chunk {
-    shared_bytes shared;  // a frame's payload, or null: then `owned`
-    std::string owned;    // a header, or a copy of Beast's bytes
-    bool control;         // Beast's: counts against max_control_bytes
+    shared_bytes shared;   // a frame's payload, or null: then `owned`
+    std::string owned;     // a header, or a copy of Beast's bytes
+    bool control;          // Beast's: counts against max_control_bytes
+    std::size_t skip = 0;  // bytes of `shared` already written (write_or_queue)
   };
 
   void finish_teardown() {

@@ -75,6 +75,8 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   void end_reading();
   std::optional<std::string> negotiate_deflate(const http_request& request);
   asio::awaitable<void> write_loop();
+  std::pair<std::string, shared_bytes> wire_form(frame f) const;
+  bool write_at_once(frame& f);
   void queue_for_writing();
   asio::awaitable<void> close_handshake();
   asio::awaitable<void> watch_credentials();
@@ -112,6 +114,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   std::vector<frame> queue_;
   std::map<std::string, frame> latest_;
   std::string last_conflated_topic_;  // written last: the next turn goes to the one after it
+  bool accepted_ = false;             // the upgrade is answered: frames may go
   bool closing_ = false;
   bool close_started_ = false;  // the close frame is Beast's to send now
   bool finished_ = false;

@@ -128,6 +128,7 @@ asio::awaitable<void> ws_session<Stream>::accept(http_request request) {
     wake_writer();
     co_return;
   }
+  accepted_ = true;
   if (deflate_) process_metrics().deflate_connections++;
   with_hub([&](hub& h) {
     h.attach(&sink_);  // so status and shutdown frames reach it
@@ -406,6 +407,7 @@ void ws_session<Stream>::send(frame f) {
   // Our own replies go after what the hub sent us earlier (shards.hpp).
   sink_.home().drain();
   if (finished_ || closing_) return;
+  if (queue_.empty() && write_at_once(f)) return;
   queue_.push_back(std::move(f));
   if (queue_.size() > ctx_.cfg.max_queue) {
     process_metrics().slow_clients_closed++;
@@ -420,6 +422,7 @@ void ws_session<Stream>::send(frame f) {
 template <class Stream>
 void ws_session<Stream>::send_latest(const std::string& topic, frame f) {
   if (finished_ || closing_) return;
+  if (latest_.empty() && queue_.empty() && write_at_once(f)) return;
   auto [it, inserted] = latest_.try_emplace(topic, f);
   if (!inserted) {
     it->second = std::move(f);
@@ -449,21 +452,51 @@ void ws_session<Stream>::wake_writer() {
   wakeup_.cancel();
 }
 
+// A frame as it goes on the wire: its header and its bytes, compressed for
+// a deflate client when the frame has a compressed form (shared like the
+// text: the pointer keeps the whole frame alive).
+template <class Stream>
+std::pair<std::string, shared_bytes> ws_session<Stream>::wire_form(frame f) const {
+  if (const std::string* deflated = deflate_ ? f->deflated() : nullptr)
+    return {frame_header(websocket_text, deflated->size(), true),
+            shared_bytes(std::move(f), deflated)};
+  std::string header = frame_header(websocket_text, f->size());
+  return {std::move(header), std::move(f)};
+}
+
+// The fast path of a delivery. A frame with nothing queued before it and no
+// write in flight goes to the socket from here, on plain TCP: waking the
+// writer instead costs a timer cancel, a coroutine resume and a write
+// operation's allocations per delivery, more than the system call itself
+// (bench/RESULTS.md, fanout-realistic-10k-direct). What the socket does not
+// take waits in the outbound stream for the writer, as every frame did.
+// False: not written; the caller queues the frame.
+template <class Stream>
+bool ws_session<Stream>::write_at_once(frame& f) {
+  if constexpr (!std::is_same_v<Stream, asio::ip::tcp::socket>) {
+    return false;
+  } else {
+    auto& out = ws_.next_layer();
+    if (!accepted_ || finished_ || closing_ || out.busy()) return false;
+    auto [header, payload] = wire_form(std::move(f));
+    std::size_t bytes = 0;
+    bool all = out.write_or_queue(std::move(header), std::move(payload), bytes);
+    process_metrics().messages_sent++;
+    process_metrics().bytes_sent += bytes;
+    process_metrics().socket_writes++;
+    if (!all) wake_writer();
+    return true;
+  }
+}
+
 // Frames waiting in the session move to the outbound stream: the ordered
 // ones, then the newest snapshot of each conflated topic.
 template <class Stream>
 void ws_session<Stream>::queue_for_writing() {
   auto& out = ws_.next_layer();
   auto add = [&](frame f) {
-    // A deflate client gets the frame's compressed form when there is one,
-    // shared like the text (the pointer keeps the whole frame alive).
-    if (const std::string* deflated = deflate_ ? f->deflated() : nullptr) {
-      out.push_frame(frame_header(websocket_text, deflated->size(), true),
-                     shared_bytes(std::move(f), deflated));
-    } else {
-      std::string header = frame_header(websocket_text, f->size());
-      out.push_frame(std::move(header), std::move(f));
-    }
+    auto [header, payload] = wire_form(std::move(f));
+    out.push_frame(std::move(header), std::move(payload));
     process_metrics().messages_sent++;
   };
   for (frame& f : queue_) add(std::move(f));

@@ -177,8 +177,8 @@ asio::awaitable<loaded_state> history_reader::load() {
   // transaction included (the chaos test saw a load with no queues at all,
   // and clients told `unknown_topic`). Locking the tables first keeps any
   // TRUNCATE either wholly inside our snapshot or wholly after it.
-  history_position position = co_await begin_snapshot(
-      "queuecast.queues, queuecast.phases, queuecast.workflows");
+  history_position position =
+      co_await begin_snapshot("queuecast.queues, queuecast.phases, queuecast.workflows");
   loaded_state loaded{position, state_builder(position.current)};
   queue_collector queues(loaded.state);
   // to_json() of a timestamptz follows the session's time zone; phase_json() uses UTC.
