@@ -52,7 +52,19 @@ void shard::drain() {
     }
   }
   work_.clear();
+  // Sessions that kept conflated states in this batch write them now: when
+  // the shard falls behind, a batch spans several commits, and each session
+  // writes only the newest.
+  for (std::weak_ptr<subscriber_sink>& weak : after_drain_)
+    if (std::shared_ptr<subscriber_sink> to = weak.lock()) to->batch_delivered();
+  after_drain_.clear();
   draining_ = false;
+}
+
+bool shard::after_drain(std::weak_ptr<subscriber_sink> to) {
+  if (!draining_) return false;
+  after_drain_.push_back(std::move(to));
+  return true;
 }
 
 void shard::forget_latest(const std::weak_ptr<subscriber_sink>& to, const std::string& topic) {

@@ -54,6 +54,11 @@ class shard {
   // replies never overtake what the hub sent it earlier. Does nothing when
   // called from inside a delivery.
   void drain();
+  // On the shard's thread, from inside a delivery: `to` gets
+  // batch_delivered() once the drain has handed out everything it took, so
+  // a session writes the newest of a batch's conflated states, not each.
+  // False outside a drain (nothing is registered).
+  bool after_drain(std::weak_ptr<subscriber_sink> to);
   // With the hub's lock held: drops the snapshots for `topic` staged or
   // waiting in the inbox for the session `to` (it unsubscribed).
   void forget_latest(const std::weak_ptr<subscriber_sink>& to, const std::string& topic);
@@ -66,6 +71,7 @@ class shard {
   bool drain_posted_ = false;    // guarded by mutex_
   bool draining_ = false;        // the shard's thread only
   std::vector<delivery> work_;   // the shard's thread only: reused between drains
+  std::vector<std::weak_ptr<subscriber_sink>> after_drain_;  // the shard's thread only
 };
 
 // The hub's handle on a session that lives on a shard: every call is staged

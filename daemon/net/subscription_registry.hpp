@@ -33,6 +33,9 @@ class subscriber_sink {
   virtual void dropped(const std::string& topic) = 0;
   // Sends a close frame after what is queued (shutdown: 1001).
   virtual void close(std::uint16_t code, std::string reason) = 0;
+  // A batch of deliveries is done (shards.hpp): the newest states kept by
+  // send_latest during it may go now. Not called by the hub.
+  virtual void batch_delivered() {}
 };
 
 enum class sub_state { granted, waiting, replaying };

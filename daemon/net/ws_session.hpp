@@ -65,6 +65,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   void send(frame f) override;
   void send_latest(const std::string& topic, frame f) override;
   void dropped(const std::string& topic) override;
+  void batch_delivered() override;
 
  private:
   asio::awaitable<void> accept(http_request request);
@@ -115,6 +116,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   std::map<std::string, frame> latest_;
   std::string last_conflated_topic_;  // written last: the next turn goes to the one after it
   bool accepted_ = false;             // the upgrade is answered: frames may go
+  bool after_drain_ = false;          // batch_delivered() is due (send_latest in a drain)
   bool closing_ = false;
   bool close_started_ = false;  // the close frame is Beast's to send now
   bool finished_ = false;

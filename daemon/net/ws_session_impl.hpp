@@ -422,13 +422,29 @@ void ws_session<Stream>::send(frame f) {
 template <class Stream>
 void ws_session<Stream>::send_latest(const std::string& topic, frame f) {
   if (finished_ || closing_) return;
-  if (latest_.empty() && queue_.empty() && write_at_once(f)) return;
   auto [it, inserted] = latest_.try_emplace(topic, f);
   if (!inserted) {
     it->second = std::move(f);
     process_metrics().snapshots_conflated++;
   }
-  wake_writer();
+  // Conflated first, written after the shard's batch: written from here, a
+  // shard that falls behind would write every state of its backlog.
+  if (after_drain_) return;
+  after_drain_ = sink_.home().after_drain(this->weak_from_this());
+  if (!after_drain_) wake_writer();
+}
+
+// The newest conflated states go at once when nothing waits before them
+// (write_at_once); the writer takes what is left.
+template <class Stream>
+void ws_session<Stream>::batch_delivered() {
+  after_drain_ = false;
+  while (!latest_.empty() && queue_.empty()) {
+    frame f = latest_.begin()->second;
+    if (!write_at_once(f)) break;
+    latest_.erase(latest_.begin());
+  }
+  if (!latest_.empty()) wake_writer();
 }
 
 template <class Stream>
