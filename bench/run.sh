@@ -1,6 +1,20 @@
 #!/usr/bin/env bash
-# make bench: every benchmark; each writes its section of bench/RESULTS.md.
+# make bench: every benchmark that needs nothing but this checkout; each
+# writes its section of bench/RESULTS.md. About an hour on 2 cores. The
+# comparisons against an older build (doorbell_cost.sh, snapshot_cost.sh,
+# startup_bench.sh, idle_memory.sh with labels) take that build as an
+# argument and are run by hand.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$here/capture_bench.sh" 8 3 "4 16"
 "$here/fanout_bench.sh" 100 10
+# Issue 11: realistic message sizes, 1 000 and 10 000 clients, the limits.
+QUEUECAST_SECTION=fanout-realistic-direct "$here/fanout_realistic.sh" "1000" "50" 50 10 \
+  "qd-snapshot qd-compat qd-delta relay limit limit-delta" 200 5
+QUEUECAST_SECTION=fanout-realistic-10k-direct "$here/fanout_realistic.sh" "10000" "50" 10 10 \
+  "limit-delta qd-delta qd-delta-t1 limit-delta qd-delta qd-delta-t1" 0 5
+"$here/idle_memory.sh"
+"$here/deflate_cost.sh"
+"$here/auth_cost.sh"
+# Issue 12: commit scaling with fsync on, and the doorbell's latency.
+"$here/commit_scaling.sh" 8 2 "1 4 16 64" 600
