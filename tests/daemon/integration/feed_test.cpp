@@ -4,6 +4,7 @@
 //   the next commit, even when its notification arrives during a probe;
 // - a replay is never partial, even when prune() commits in the middle of it;
 // - a load that waits for a TRUNCATE sees all of it or none of it;
+// - changes a crash took back are found when a new commit reuses the seq;
 // - a history that keeps not fitting the state is reloaded with backoff, not
 //   in a hot loop, and the daemon recovers when it fits again.
 #include <gtest/gtest.h>
@@ -222,6 +223,45 @@ TEST(feed_test, a_load_racing_a_truncate_sees_all_of_it_or_none) {
   EXPECT_EQ(seq, newest);
   EXPECT_EQ(by_id(doc.at("phases").as_array()),
             by_id(sql_snapshot(sql, "a").at("phases").as_array()));
+}
+
+TEST(feed_test, changes_taken_back_by_a_crash_are_found_even_when_the_seq_is_reused) {
+  // A commit is visible before its WAL is flushed (docs/capture.md), so a
+  // crash can take back changes the daemon already served, and new commits
+  // can reach and reuse their seqs before it reconnects. Done here by hand,
+  // as the crash would leave it: the change and its history row are gone,
+  // the sequence is back, and a new commit has our seq with another
+  // committed_at. current_seq() equals ours; only the row at our seq tells.
+  const std::string db = "queuecast_feed_lost";
+  create_database_with_queues(db, {"q"});
+  pg_session sql(conninfo(db));
+  sql.exec("SELECT queuecast.enqueue('q', 'taken back')");
+  daemon_process daemon(db);
+  ws_client client(daemon.port());
+  client.set_timeout(15s);
+  auto [doc, seq] = subscribe(client, "queue:q");
+  ASSERT_EQ(seq, sql.number("SELECT queuecast.current_seq()"));
+
+  daemon.freeze();
+  sql.exec("BEGIN");
+  sql.exec("SET LOCAL session_replication_role = replica");  // no capture for the rollback
+  sql.exec("DELETE FROM queuecast.phases WHERE title = 'taken back'");
+  sql.exec("DELETE FROM queuecast.changes WHERE seq = " + std::to_string(seq));
+  sql.exec("SELECT setval('queuecast.changes_seq', " + std::to_string(seq - 1) + ")");
+  sql.exec("COMMIT");
+  sql.exec("SELECT queuecast.enqueue('q', 'after the crash')");
+  ASSERT_EQ(sql.number("SELECT queuecast.current_seq()"), seq) << "the seq was not reused";
+  sql.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db +
+           "' AND application_name LIKE 'queuecastd%'");
+  daemon.thaw();
+
+  auto fresh = client.read_until("snapshot", "queue:q");
+  ASSERT_TRUE(fresh) << "the subscriber kept a state the database no longer has";
+  EXPECT_EQ(by_id(fresh->at("data").at("phases").as_array()),
+            by_id(sql_snapshot(sql, "q").at("phases").as_array()));
+  std::ifstream log(daemon.log_path());
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("event=history_lost"), std::string::npos);
 }
 
 TEST(feed_test, a_history_that_keeps_diverging_is_reloaded_with_backoff) {
