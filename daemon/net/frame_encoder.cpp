@@ -19,6 +19,32 @@ data_writer document_of(const store& state, const std::string& topic) {
   };
 }
 
+// A queue's counts by status (every status the schema allows, zero or
+// not), its total and whether it is paused: the jobs endpoint's `stats`.
+json::object queue_stats(const json::object& document) {
+  json::object stats;
+  for (const char* status :
+       {"queued", "ready", "running", "completed", "failed", "blocked", "cancelled"})
+    stats[status] = 0;
+  for (const json::value& phase : document.at("phases").as_array()) {
+    const json::value* status = phase.as_object().if_contains("status");
+    if (status && status->is_string()) {
+      json::value& count = stats[status->as_string()];
+      count = (count.is_int64() ? count.as_int64() : 0) + 1;
+    }
+  }
+  stats["total"] = document.at("total");
+  stats["paused"] = document.at("paused");
+  return stats;
+}
+
+frame stats_frame(const json::object& document, const std::string& stamp, bool with_jobs) {
+  json::object message{{"type", "stats_updated"}, {"stats", queue_stats(document)}};
+  if (with_jobs) message["jobs"] = document.at("phases");
+  message["timestamp"] = stamp;
+  return make_frame(message);
+}
+
 }  // namespace
 
 std::string utc_now_stamp() {
@@ -46,6 +72,11 @@ frame frame_encoder::cached(const std::string& key, const std::function<frame()>
 frame frame_encoder::queue_update(const std::string& topic) {
   return cached("queue_update|" + topic,
                 [&] { return queue_update_frame(document_of(state_, topic)); });
+}
+
+frame frame_encoder::queue_jobs_state(const std::string& topic) {
+  // Not cached: it carries the time it is sent.
+  return stats_frame(*state_.document(topic), event_stamp_(), true);
 }
 
 frame frame_encoder::fresh_snapshot(const std::string& topic) {
@@ -111,6 +142,30 @@ const std::vector<frame>& frame_encoder::update_frames::job_events() {
         {{"type", e.type}, {"phase", e.phase}, {"workflow", workflow}, {"timestamp", stamp}}));
   }
   return *events_;
+}
+
+const std::vector<frame>& frame_encoder::update_frames::queue_jobs() {
+  if (queue_jobs_) return *queue_jobs_;
+  queue_jobs_.emplace();
+  if (update_.deleted) return *queue_jobs_;  // the hub ends the subscription
+  std::string stamp = event_stamp_();
+  if (update_.reset) {
+    queue_jobs_->push_back(stats_frame(document(), stamp, true));
+    return *queue_jobs_;
+  }
+  if (update_.events.empty()) {
+    queue_jobs_->push_back(stats_frame(document(), stamp, false));
+    return *queue_jobs_;
+  }
+  json::object stats = queue_stats(document());
+  constexpr std::string_view phase_prefix = "phase_";
+  for (const job_event& e : update_.events) {
+    queue_jobs_->push_back(make_frame({{"type", "job_" + e.type.substr(phase_prefix.size())},
+                                       {"job", e.phase},
+                                       {"stats", stats},
+                                       {"timestamp", stamp}}));
+  }
+  return *queue_jobs_;
 }
 
 }  // namespace queuecast

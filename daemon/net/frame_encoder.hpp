@@ -30,6 +30,8 @@ class frame_encoder {
 
   // The compat endpoint's whole-queue frame at the current state.
   frame queue_update(const std::string& topic);
+  // The jobs endpoint's first frame: stats_updated with the queue's jobs.
+  frame queue_jobs_state(const std::string& topic);
   // The topic's state at its current seq, without prev_seq (a fresh start).
   frame fresh_snapshot(const std::string& topic);
   // What follows `subscribed` on a resume from `position`: the ops since then
@@ -55,6 +57,10 @@ class frame_encoder {
     frame snapshot();
     frame queue_update();
     const std::vector<frame>& job_events();
+    // The jobs endpoint: job_* events with the stats after the update, or
+    // one stats_updated when no phase was created or changed (a removal,
+    // a pause); the whole state again after a reset.
+    const std::vector<frame>& queue_jobs();
 
    private:
     const json::object& document();  // for job events' workflow
@@ -65,6 +71,7 @@ class frame_encoder {
     std::optional<json::object> document_;
     frame delta_, snapshot_, queue_update_;
     std::optional<std::vector<frame>> events_;
+    std::optional<std::vector<frame>> queue_jobs_;
   };
   update_frames frames_for(const topic_update& update) const {
     return update_frames(state_, update, event_stamp_);

@@ -188,6 +188,11 @@ std::optional<websocket_target> websocket_route(std::string_view target) {
     return websocket_target{session_kind::compat_queue,
                             std::string(queue_topic_prefix) + (queue.empty() ? "default" : queue)};
   }
+  if (path == "/api/ws/jobs" || path == "/ws/jobs") {
+    std::string queue = query_param(target, "queue");
+    return websocket_target{session_kind::queue_jobs,
+                            std::string(queue_topic_prefix) + (queue.empty() ? "default" : queue)};
+  }
   if (path == "/ws/workflow")
     return websocket_target{session_kind::job_events,
                             std::string(workflow_topic_prefix) + query_param(target, "id")};

@@ -43,7 +43,7 @@ http_response error_response(const http_request& req, http::status status, const
 
 // What a WebSocket upgrade asks for: the protocol endpoint, or a
 // compatibility endpoint fixed to one topic.
-enum class session_kind { protocol, compat_queue, job_events };
+enum class session_kind { protocol, compat_queue, job_events, queue_jobs };
 struct websocket_target {
   session_kind kind;
   std::string topic;  // empty for the protocol endpoint

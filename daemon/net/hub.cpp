@@ -127,6 +127,8 @@ void hub::send_fresh(subscriber_sink* sink, const std::string& topic, sub_format
       return sink->send_latest(topic, encoder_.queue_update(topic));
     case sub_format::job_events:
       return;  // events from now on; there is no initial frame
+    case sub_format::queue_jobs:
+      return sink->send(encoder_.queue_jobs_state(topic));
     case sub_format::delta:
     case sub_format::snapshot:
       sink->send(subscribed_frame(topic, mode_of(format), state_.topic_seq(topic), false, reason));
@@ -195,6 +197,9 @@ void hub::deliver(const topic_update& u) {
         break;
       case sub_format::job_events:
         for (const frame& f : frames.job_events()) sink->send(f);
+        break;
+      case sub_format::queue_jobs:
+        for (const frame& f : frames.queue_jobs()) sink->send(f);
         break;
     }
   }

@@ -19,7 +19,7 @@
 
 namespace queuecast {
 
-enum class sub_format { snapshot, delta, queue_update, job_events };
+enum class sub_format { snapshot, delta, queue_update, job_events, queue_jobs };
 
 // What the hub needs from a client connection.
 class subscriber_sink {

@@ -12,6 +12,20 @@
 
 namespace queuecast {
 
+// What a compatibility endpoint subscribes its topic as.
+inline sub_format compat_format(session_kind kind) {
+  switch (kind) {
+    case session_kind::compat_queue:
+      return sub_format::queue_update;
+    case session_kind::queue_jobs:
+      return sub_format::queue_jobs;
+    case session_kind::job_events:
+    case session_kind::protocol:
+      break;
+  }
+  return sub_format::job_events;
+}
+
 namespace ws_session_limits {
 
 // Client messages: a burst of 100, then 50 per second. Past the limit a
@@ -136,10 +150,7 @@ asio::awaitable<void> ws_session<Stream>::accept(http_request request) {
       // Through the hub's path, so that it comes before any status frame.
       sink_.send(welcome_frame(h.seq()));
     } else if (h.subscription_count(&sink_) == 0) {
-      h.subscribe(&sink_, target_.topic,
-                  target_.kind == session_kind::compat_queue ? sub_format::queue_update
-                                                             : sub_format::job_events,
-                  std::nullopt);
+      h.subscribe(&sink_, target_.topic, compat_format(target_.kind), std::nullopt);
     }
   });
   if (ctx_.door.enabled()) {

@@ -208,6 +208,11 @@ void store::upsert_phase(json::object phase, effects& fx, const json::object* be
       workflow_exists(*replaced->workflow))
     fx.ops[workflow_topic(*replaced->workflow)].push_back(op_remove(id));
   fx.ops[queue_topic(now.queue)].push_back(op_upsert("phase", now.doc));
+  // Job events of the queue (/api/ws/jobs): a phase that arrives from
+  // another queue is new to this one.
+  bool same_queue = before && before->at("queue") == now.doc.at("queue");
+  fx.events[queue_topic(now.queue)].push_back(
+      job_event{event_type(same_queue ? before : nullptr, now.doc), now.doc});
   if (now.workflow && workflow_exists(*now.workflow)) {
     std::string topic = workflow_topic(*now.workflow);
     fx.ops[topic].push_back(op_upsert("phase", now.doc));

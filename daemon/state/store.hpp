@@ -33,7 +33,7 @@ struct state_diverged : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A job-style event for workflow subscribers (ORIGIN.md shapes).
+// A job-style event for workflow and queue job subscribers (ORIGIN.md shapes).
 struct job_event {
   std::string type;  // phase_created, phase_started, phase_completed, phase_failed, phase_updated
   json::object phase;

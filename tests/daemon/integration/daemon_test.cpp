@@ -239,6 +239,72 @@ TEST_F(daemon_test, workflow_subscribers_get_job_events) {
   EXPECT_TRUE(started->contains("timestamp"));
 }
 
+// The jobs endpoint of ORIGIN.md: one event per phase change of the queue,
+// each with the queue's counts after it, and stats_updated for what changes
+// no phase (a removal, a pause). Every count is checked against SQL.
+TEST_F(daemon_test, jobs_endpoint_sends_one_event_per_phase_change_with_the_stats) {
+  sql_.exec("SELECT queuecast.create_queue('jobs')");
+  sql_.exec("SELECT queuecast.enqueue('jobs', 'before')");
+  ASSERT_TRUE(caught_up(daemon_->port(), sql_));
+  ws_client client(daemon_->port(), "/api/ws/jobs?queue=jobs");
+  auto count = [&](const std::string& status) {
+    return sql_.number("SELECT count(*) FROM queuecast.phases WHERE queue = 'jobs' AND status = '" +
+                       status + "'");
+  };
+  auto expect_stats = [&](const json::object& message) {
+    const json::object& stats = message.at("stats").as_object();
+    for (const char* status : {"queued", "running", "completed", "failed", "cancelled"})
+      EXPECT_EQ(stats.at(status).as_int64(), count(status)) << status << " in " << message;
+    EXPECT_EQ(stats.at("total").as_int64(),
+              sql_.number("SELECT count(*) FROM queuecast.phases WHERE queue = 'jobs'"));
+    EXPECT_TRUE(message.at("timestamp").is_string());
+  };
+  auto next = [&](const std::string& type) {
+    auto message = client.read_json();
+    if (!message) throw std::runtime_error("no " + type);
+    EXPECT_EQ(message->at("type").as_string(), type) << json::serialize(*message);
+    return *message;
+  };
+
+  json::object first = next("stats_updated");
+  ASSERT_EQ(first.at("jobs").as_array().size(), 1u) << "the queue's jobs on connect";
+  expect_stats(first);
+
+  std::int64_t a = sql_.number("SELECT queuecast.enqueue('jobs', 'a')");
+  json::object created = next("job_created");
+  EXPECT_EQ(created.at("job").at("id").as_int64(), a);
+  EXPECT_EQ(created.at("job").at("title").as_string(), "a");
+  expect_stats(created);
+  sql_.exec("SELECT queuecast.claim('jobs', 'w1')");  // the oldest: 'before'
+  expect_stats(next("job_started"));
+  sql_.exec("SELECT queuecast.complete(id) FROM queuecast.phases WHERE title = 'before'");
+  expect_stats(next("job_completed"));
+  sql_.exec("SELECT queuecast.claim('jobs', 'w2')");
+  next("job_started");
+  sql_.exec("SELECT queuecast.fail(" + std::to_string(a) + ", 'boom')");
+  json::object failed = next("job_failed");
+  EXPECT_EQ(failed.at("job").at("error").as_string(), "boom");
+  expect_stats(failed);
+  sql_.exec("UPDATE queuecast.phases SET title = 'renamed' WHERE id = " + std::to_string(a));
+  expect_stats(next("job_updated"));
+  sql_.exec("DELETE FROM queuecast.phases WHERE id = " + std::to_string(a));
+  expect_stats(next("stats_updated"));
+  sql_.exec("SELECT queuecast.pause('jobs')");
+  EXPECT_TRUE(next("stats_updated").at("stats").at("paused").as_bool());
+  sql_.exec("SELECT queuecast.resume('jobs')");
+  EXPECT_FALSE(next("stats_updated").at("stats").at("paused").as_bool());
+
+  // A queue that does not exist: an error, as on the queue endpoint.
+  ws_client missing(daemon_->port(), "/api/ws/jobs?queue=no-such-queue");
+  auto error = missing.read_json();
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->at("code").as_string(), "unknown_topic");
+  // Another queue's changes are not this endpoint's.
+  sql_.exec("SELECT queuecast.enqueue('default', 'elsewhere')");
+  sql_.exec("SELECT queuecast.enqueue('jobs', 'marker')");
+  EXPECT_EQ(next("job_created").at("job").at("title").as_string(), "marker");
+}
+
 TEST_F(daemon_test, bad_input_gets_errors_and_disturbs_no_one) {
   ws_client bystander(daemon_->port());
   bystander.send_json({{"type", "subscribe"}, {"topic", "queue:q1"}, {"mode", "delta"}});

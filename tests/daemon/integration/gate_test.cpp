@@ -71,7 +71,8 @@ daemon_process* gate_test::daemon_ = nullptr;
 const std::vector<std::string> data_routes = {
     "/api/v1/queues", "/api/v1/queues/a", "/api/v1/workflows", "/metrics", "/healthz", "/readyz"};
 const std::vector<std::string> compat_routes = {"/api/v1/ws/queue?queue=a", "/ws/queue?queue=a",
-                                                "/ws/workflow?id=1"};
+                                                "/ws/workflow?id=1", "/api/ws/jobs?queue=a",
+                                                "/ws/jobs?queue=a"};
 
 TEST_F(gate_test, every_data_route_refuses_a_request_without_credentials) {
   for (const auto& route : data_routes) EXPECT_EQ(http_get(port(), route).first, 401) << route;
@@ -119,6 +120,9 @@ TEST_F(gate_test, a_token_for_queue_a_cannot_read_queue_b_by_any_endpoint) {
   EXPECT_EQ(ws_client::try_upgrade(port(), "/api/v1/ws/queue?queue=b", sub), 403);
   EXPECT_EQ(ws_client::try_upgrade(port(), "/ws/queue?queue=b", bearer(token)), 403);
   EXPECT_EQ(ws_client::try_upgrade(port(), "/ws/workflow?id=1", sub), 403);
+  EXPECT_EQ(ws_client::try_upgrade(port(), "/api/ws/jobs?queue=a", sub), 101);
+  EXPECT_EQ(ws_client::try_upgrade(port(), "/api/ws/jobs?queue=b", sub), 403);
+  EXPECT_EQ(ws_client::try_upgrade(port(), "/api/ws/jobs", sub), 403) << "queue `default`";
 
   ws_client client(port());
   client.read_until("welcome");
