@@ -158,7 +158,8 @@ void store::record(std::int64_t seq, effects& fx, std::map<std::string, topic_up
       record_window(m, seq, ops->second);
     }
     if (auto events = fx.events.find(topic); events != fx.events.end()) {
-      u.events.insert(u.events.end(), events->second.begin(), events->second.end());
+      u.events.insert(u.events.end(), std::make_move_iterator(events->second.begin()),
+                      std::make_move_iterator(events->second.end()));
     }
     m.seq = seq;
   }
