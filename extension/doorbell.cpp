@@ -16,6 +16,7 @@ const config_enum_entry mode_options[] = {
 
 int mode = mode_auto;
 int idle_timeout_s = 60;
+int interval_ms = 1;
 
 void define_settings() {
   DefineCustomEnumVariable(
@@ -30,6 +31,13 @@ void define_settings() {
       "The next bell starts it again. A running worker is connected to its database, "
       "so DROP DATABASE without FORCE waits for it to exit.",
       &idle_timeout_s, 60, 0, 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "queuecast.doorbell_interval",
+      "The least time between two rings of a database's doorbell worker (0: ring at once).",
+      "Commits within it share one NOTIFY: each ring is a transaction of the worker's own, "
+      "and under load one per commit costs the writers CPU. A change waits at most this "
+      "long longer for its bell.",
+      &interval_ms, 1, 0, 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
 }
 
 void register_launcher() {
@@ -69,6 +77,10 @@ void doorbell_committed(const seq_range& range, TimestampTz committed_at) {
 
 int doorbell_idle_timeout_ms() {
   return idle_timeout_s * 1000;
+}
+
+int doorbell_interval_ms() {
+  return interval_ms;
 }
 
 std::int64_t unix_micros(TimestampTz t) {

@@ -44,6 +44,8 @@ void doorbell_committed(const seq_range& range, TimestampTz committed_at);
 
 // queuecast.doorbell_idle_timeout in milliseconds; 0: a worker never exits.
 int doorbell_idle_timeout_ms();
+// queuecast.doorbell_interval: the least time between two rings of a worker.
+int doorbell_interval_ms();
 
 // A TimestampTz (microseconds since 2000-01-01) in microseconds since the
 // Unix epoch, as payloads carry it.

@@ -165,7 +165,10 @@ bool ring(const doorbell::pending_bell& bell) {
   for (;;) {
     if (wait_ms > 0) {
       // After a failed ring, new bells do not cut the pause short: a NOTIFY
-      // queue that is full stays full for a while, and each try logs.
+      // queue that is full stays full for a while, and each try logs. After
+      // a ring, neither do they cut queuecast.doorbell_interval short: the
+      // commits within it share the next ring, and their writers' SetLatch
+      // finds no sleeper to signal.
       int events = WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | (backing_off ? 0 : WL_LATCH_SET);
       (void)WaitLatch(MyLatch, events, wait_ms, PG_WAIT_EXTENSION);
     }
@@ -181,6 +184,10 @@ bool ring(const doorbell::pending_bell& bell) {
       // Every commit published until take() is in this one notification.
       if (ring(me.in_flight)) {
         me.in_flight = doorbell::pending_bell{};
+        if (doorbell_interval_ms() > 0) {
+          wait_ms = doorbell_interval_ms();
+          backing_off = true;
+        }
       } else {
         doorbell::give_back(me.slot, me.database, me.in_flight);
         me.in_flight = doorbell::pending_bell{};

@@ -186,6 +186,42 @@ class doorbell_worker : public ::testing::Test {
   std::unique_ptr<pg_session> writer_;
 };
 
+TEST_F(doorbell_worker, commits_within_the_interval_share_one_ring) {
+  // queuecast.doorbell_interval: after a ring the worker waits that long
+  // before the next, so a burst of commits costs one NOTIFY transaction,
+  // not one each. Set to 0 the worker rings as soon as it is woken.
+  auto ring_for_each_of = [&](int commits, std::chrono::milliseconds apart) {
+    listener_->notifications_from(300ms, false);  // bells of before
+    long long first = 0, last = 0;
+    for (int i = 0; i < commits; ++i) {
+      last = enqueue(*writer_, "burst " + std::to_string(i));
+      if (i == 0) first = last;
+      std::this_thread::sleep_for(apart);
+    }
+    auto bells = bells_until(*listener_, last);
+    long long announced = 0;
+    for (const bell& b : bells) {
+      if (b.last < first) continue;
+      EXPECT_GE(b.first, first) << "a bell for a change of before";
+      announced += b.n;
+    }
+    EXPECT_EQ(announced, commits) << "every change announced exactly once";
+    return bells.size();
+  };
+  {
+    system_setting slow("queuecast.doorbell_interval", "400ms");
+    enqueue(*writer_, "wake");  // the worker reads the setting when woken
+    std::this_thread::sleep_for(500ms);
+    std::size_t rings = ring_for_each_of(10, 10ms);
+    EXPECT_LE(rings, 2u) << "10 commits within 400 ms rang " << rings << " times";
+  }
+  system_setting immediate("queuecast.doorbell_interval", "0");
+  enqueue(*writer_, "wake");
+  std::this_thread::sleep_for(300ms);
+  std::size_t rings = ring_for_each_of(10, 50ms);
+  EXPECT_GE(rings, 8u) << "10 commits 50 ms apart without an interval rang " << rings << " times";
+}
+
 TEST_F(doorbell_worker, a_commit_is_rung_by_the_worker_with_its_seq) {
   long long seq = enqueue(*writer_);
   auto bells = bells_until(*listener_, seq);
