@@ -23,6 +23,12 @@ clients (protocol: docs/protocol.md). Every flag has an environment variable.
   --database CONNINFO     libpq connection string or URL of the PRIMARY
                           (LISTEN does not work through transaction poolers)
                           e.g. postgresql://app@db.internal/app   [QUEUECAST_DATABASE]
+  --actions-database CONNINFO
+                          where operators' actions run (pause, resume, retry,
+                          cancel from the dashboard or POST /api/v1/...): a role
+                          granted queuecast_operator. Needs credentials below;
+                          only tokens with role operator or admin may act.
+                          Default: none, the daemon only reads [QUEUECAST_ACTIONS_DATABASE]
   --listen HOST:PORT      address for HTTP and WebSocket (default 127.0.0.1:8080)
                                                                    [QUEUECAST_LISTEN]
   --log-level LEVEL       debug, info, warn or error (default info) [QUEUECAST_LOG_LEVEL]
@@ -234,6 +240,7 @@ void set_max_clients(config& c, const std::string& flag, const std::string& v) {
 const std::map<std::string, std::pair<const char*, setter>>& options() {
   static const std::map<std::string, std::pair<const char*, setter>> table = {
       {"--database", {"QUEUECAST_DATABASE", text(&config::database)}},
+      {"--actions-database", {"QUEUECAST_ACTIONS_DATABASE", text(&config::actions_database)}},
       {"--listen", {"QUEUECAST_LISTEN", set_listen}},
       {"--log-level", {"QUEUECAST_LOG_LEVEL", set_level}},
       {"--token", {"QUEUECAST_TOKEN", text(&config::token)}},
@@ -313,6 +320,13 @@ std::variant<config, show_help, config_error> parse_config(int argc, char** argv
     }
     if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
       throw std::invalid_argument("--tls-cert and --tls-key go together: give both or neither");
+    }
+    bool has_credentials = !c.token.empty() || !c.jwt_secret.empty() ||
+                           !c.jwt_secret_file.empty() || !c.jwks_file.empty();
+    if (!c.actions_database.empty() && !has_credentials) {
+      throw std::invalid_argument(
+          "--actions-database needs credentials (--token-file, --jwt-secret-file or "
+          "--jwks-file): without them anyone who reaches the port could pause queues");
     }
     if (c.database.empty()) {
       throw std::invalid_argument(

@@ -13,6 +13,9 @@ namespace queuecast {
 
 struct config {
   std::string database;  // libpq conninfo or URL
+  // Where operators' actions (pause, retry, ...) run, as a role granted
+  // queuecast_operator; empty: the daemon only reads (net/api_routes.hpp).
+  std::string actions_database;
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   // Health, readiness and metrics without credentials, for a private

@@ -32,6 +32,7 @@
 #include "net/shared_hub.hpp"
 #include "net/tls_context.hpp"
 #include "pg/feed.hpp"
+#include "pg/sql_service.hpp"
 #include "state/store.hpp"
 #include "util/log.hpp"
 #include "util/open_files.hpp"
@@ -217,10 +218,14 @@ class server {
         shared_(state_, fanout_, shards_),
         door_(cfg_, verifier_),
         limits_(cfg_),
+        reads_(cfg_.database, "queuecastd requests"),
+        actions_(cfg_.actions_database.empty()
+                     ? nullptr
+                     : std::make_unique<sql_service>(cfg_.actions_database, "queuecastd actions")),
         // The feed exists before the loop runs, and these are asked only
         // then, inside shared_hub::with() (feed.hpp).
         context_{cfg_, shared_, door_, [this] { return database_.ready(); },
-                 [this] { return database_.not_ready_reason(); }},
+                 [this] { return database_.not_ready_reason(); }, &reads_, actions_.get()},
         database_(ioc_.get_executor(), cfg_, state_, shared_),
         shards_(shard_count(cfg_), [this](const std::string&) {
           asio::post(ioc_, [this] { shut_down(exit_failed); });
@@ -348,6 +353,8 @@ class server {
   shared_hub shared_;  // given shards_ before it exists: it keeps a reference only
   gate door_;
   connection_limits limits_;
+  sql_service reads_;                     // a phase's detail (net/api_routes.hpp)
+  std::unique_ptr<sql_service> actions_;  // operators' actions; null without --actions-database
   http_context context_;
   asio::io_context ioc_{1};
   feed database_;

@@ -91,6 +91,19 @@ http_response topic_document(const http_request& req, http_context& ctx, const a
   return reply(req, http::status::ok, std::move(*doc));
 }
 
+// Who the caller is and what the page may offer it.
+http_response whoami(const http_request& req, http_context& ctx, const auth::principal& who) {
+  const char* role = who.access == auth::role::admin       ? "admin"
+                     : who.access == auth::role::operator_ ? "operator"
+                                                           : "viewer";
+  bool may_act = ctx.actions != nullptr && who.access != auth::role::viewer;
+  return reply(req, http::status::ok,
+               json::serialize(json::object{{"subject", who.subject},
+                                            {"role", role},
+                                            {"authenticated", ctx.door.enabled()},
+                                            {"may_act", may_act}}));
+}
+
 http_response route(const http_request& req, http_context& ctx, const request_origin& from) {
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
@@ -119,7 +132,8 @@ http_response route(const http_request& req, http_context& ctx, const request_or
     return reply(req, http::status::not_found, json_error("not_found", "served on --admin-listen"));
 
   bool data_route = is_health_route(path) || path == "/api/v1/queues" ||
-                    path.rfind(queues_prefix, 0) == 0 || path == "/api/v1/workflows";
+                    path.rfind(queues_prefix, 0) == 0 || path == "/api/v1/workflows" ||
+                    path == "/api/v1/whoami";
   if (!data_route)
     return reply(req, http::status::not_found, json_error("not_found", "no such path"));
 
@@ -140,6 +154,7 @@ http_response route(const http_request& req, http_context& ctx, const request_or
                  json_error("forbidden", "metrics name every topic: they need role admin"));
   if (is_health_route(path)) return health_route(req, path, ctx);
   if (path == "/api/v1/queues") return list_queues(req, ctx, who);
+  if (path == "/api/v1/whoami") return whoami(req, ctx, who);
   if (path == "/api/v1/workflows") return topic_document(req, ctx, who, "workflows", "workflows");
   std::string_view name = path.substr(queues_prefix.size());
   return topic_document(req, ctx, who, std::string(queue_topic_prefix) + std::string(name), name);
@@ -163,6 +178,10 @@ std::string query_param(std::string_view target, std::string_view name) {
 }
 
 }  // namespace
+
+http_response json_reply(const http_request& req, http::status status, std::string body) {
+  return reply(req, status, std::move(body));
+}
 
 http_response error_response(const http_request& req, http::status status, const std::string& code,
                              const std::string& message) {

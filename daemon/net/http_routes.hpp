@@ -16,6 +16,8 @@
 
 namespace queuecast {
 
+class sql_service;
+
 using http_response = http::response<http::string_body>;
 
 struct http_context {
@@ -24,6 +26,10 @@ struct http_context {
   gate& door;
   std::function<bool()> ready;
   std::function<std::string()> not_ready_reason;
+  // Statements for the API (net/api_routes.hpp): reads on --database,
+  // actions on --actions-database (null: the daemon only reads).
+  sql_service* reads = nullptr;
+  sql_service* actions = nullptr;
 };
 
 // Where a request arrived: TLS or not, the main listener or --admin-listen,
@@ -36,6 +42,9 @@ struct request_origin {
 
 // The response to one non-upgrade request. Never throws.
 http_response route_request(const http_request& req, http_context& ctx, const request_origin& from);
+
+// A JSON response with the security headers.
+http_response json_reply(const http_request& req, http::status status, std::string body);
 
 // A JSON error response with the security headers.
 http_response error_response(const http_request& req, http::status status, const std::string& code,

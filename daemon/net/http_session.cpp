@@ -5,6 +5,8 @@
 
 #include "../util/log.hpp"
 #include "../util/metrics.hpp"
+#include "api_request.hpp"
+#include "api_routes.hpp"
 #include "ws_session.hpp"
 
 namespace queuecast {
@@ -204,6 +206,12 @@ asio::awaitable<void> serve(Stream stream, connection_slot slot, http_context& c
                                           from.peer, std::move(tls))
           ->start(std::move(*req));
       co_return;
+    }
+    std::string_view target(req->target().data(), req->target().size());
+    if (is_api_target(target)) {
+      http_response res = co_await answer_api_request(*req, ctx, from);
+      if (!co_await respond(stream, std::move(res))) co_return;
+      continue;
     }
     if (!co_await respond(stream, route_request(*req, ctx, from))) co_return;
   }

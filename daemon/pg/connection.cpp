@@ -151,13 +151,20 @@ asio::awaitable<pg_result> pg_connection::query(
   co_await send(deadline);
   pg_result last;
   std::string failure;  // the first statement that failed (the rest did not run)
+  std::string sqlstate;
+  std::string primary;
   while (pg_result r = co_await next_result(deadline)) {
     ExecStatusType status = PQresultStatus(r.get());
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && failure.empty())
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && failure.empty()) {
       failure = describe_failure(*r);
+      const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+      sqlstate = state ? state : "";
+      const char* said = PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY);
+      primary = said ? said : "";
+    }
     last = std::move(r);
   }
-  if (!failure.empty()) throw pg_failure(failure);
+  if (!failure.empty()) throw pg_failure(failure, sqlstate, primary);
   if (!last) throw pg_failure("no result");
   co_return last;
 }

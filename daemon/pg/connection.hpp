@@ -14,6 +14,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace queuecast {
@@ -21,7 +22,12 @@ namespace queuecast {
 namespace asio = boost::asio;
 
 struct pg_failure : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit pg_failure(const std::string& message, std::string code = {}, std::string said = {})
+      : std::runtime_error(message), sqlstate(std::move(code)), primary(std::move(said)) {}
+  // Of a statement the server refused (empty otherwise): its SQLSTATE and
+  // its primary message, without severity or hint.
+  std::string sqlstate;
+  std::string primary;
 };
 
 struct pg_result_deleter {
@@ -68,6 +74,10 @@ class pg_connection {
 
   void close() noexcept;
   bool connected() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+  // Inside a transaction block (open or failed), between statements.
+  bool in_transaction() const {
+    return connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE;
+  }
   std::string error_message() const;
 
  private:

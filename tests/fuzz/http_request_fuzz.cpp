@@ -1,7 +1,7 @@
 // Fuzzes plain HTTP requests the way daemon/net/http_session.cpp reads them:
 // raw bytes into Beast's request parser (16 KiB of headers, 64 KiB of
 // body), and every request that parses goes through route_request() (never
-// throws), websocket_route() and gate::header_credential(). The first byte
+// throws), websocket_route(), parse_api_request() and gate::header_credential(). The first byte
 // picks where the request arrived and which configuration serves it; the
 // rest is the request.
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -12,6 +12,7 @@
 
 #include "auth_fixture.hpp"
 #include "fixed_state.hpp"
+#include "net/api_request.hpp"
 #include "net/http_routes.hpp"
 #include "util/log.hpp"
 
@@ -78,6 +79,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   http_response res = route_request(req, ctx, from);
   if (res.result() == http::status::internal_server_error) std::abort();  // something threw
   (void)websocket_route(std::string_view(req.target().data(), req.target().size()));
+  // The operators' API: its parsing (the statements need a database).
+  if (is_api_target(std::string_view(req.target().data(), req.target().size())))
+    (void)parse_api_request(req);
   (void)gate::header_credential(req);
   return 0;
 }

@@ -31,14 +31,14 @@ inline int free_port() {
   return acceptor.local_endpoint().port();
 }
 
-// GET path from the daemon; {status, body}. `headers` are set on the
+// A request to the daemon; {status, body}. `headers` are set on the
 // request as they are (Host defaults to 127.0.0.1). `from`: the loopback
 // address to connect from (a probe that must not take a slot of 127.0.0.1's
 // per-address share uses another one).
-inline std::pair<int, std::string> http_get(
-    int port, const std::string& path,
+inline std::pair<int, std::string> http_call(
+    int port, boost::beast::http::verb method, const std::string& path,
     const std::vector<std::pair<std::string, std::string>>& headers = {},
-    const std::string& from = {}) {
+    const std::string& body = {}, const std::string& from = {}) {
   namespace http = boost::beast::http;
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::socket socket(ioc);
@@ -47,9 +47,11 @@ inline std::pair<int, std::string> http_get(
     socket.bind({boost::asio::ip::make_address(from), 0});
   }
   socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-  http::request<http::empty_body> req(http::verb::get, path, 11);
+  http::request<http::string_body> req(method, path, 11);
   req.set(http::field::host, "127.0.0.1");
   for (const auto& [name, value] : headers) req.set(name, value);
+  req.body() = body;
+  if (method != http::verb::get || !body.empty()) req.prepare_payload();
   http::write(socket, req);
   // The answer within 10 s, or an exception: a daemon that accepted (the
   // kernel does that for it) but does not answer, a frozen one say, must
@@ -60,14 +62,22 @@ inline std::pair<int, std::string> http_get(
   boost::beast::error_code ec = boost::asio::error::would_block;
   http::async_read(socket, buffer, res, [&](boost::beast::error_code e, std::size_t) { ec = e; });
   ioc.run_for(std::chrono::seconds(10));
+  std::string what = std::string(http::to_string(method)) + " " + path;
   if (ec == boost::asio::error::would_block) {
     socket.close();
     ioc.restart();
     ioc.run();  // the cancelled read completes
-    throw std::runtime_error("no answer to GET " + path + " within 10 s");
+    throw std::runtime_error("no answer to " + what + " within 10 s");
   }
-  if (ec) throw boost::beast::system_error(ec, "GET " + path);
+  if (ec) throw boost::beast::system_error(ec, what);
   return {res.result_int(), res.body()};
+}
+
+inline std::pair<int, std::string> http_get(
+    int port, const std::string& path,
+    const std::vector<std::pair<std::string, std::string>>& headers = {},
+    const std::string& from = {}) {
+  return http_call(port, boost::beast::http::verb::get, path, headers, {}, from);
 }
 
 // queuecast.snapshot(queue) without its seq, as the daemon's documents are.

@@ -151,3 +151,16 @@ TEST_F(config_test, permessage_deflate_is_on_unless_turned_off) {
   EXPECT_FALSE(std::get<config>(from_env).permessage_deflate);
   EXPECT_NE(help_text().find("--permessage-deflate on|off"), std::string::npos);
 }
+
+// Actions change queues: a daemon that would let anyone who reaches the port
+// pause them does not start.
+TEST_F(config_test, actions_need_credentials) {
+  auto open = parse({"--database", "x", "--actions-database", "dbname=x user=ops"});
+  ASSERT_TRUE(std::holds_alternative<config_error>(open));
+  EXPECT_NE(std::get<config_error>(open).message.find("--actions-database needs credentials"),
+            std::string::npos);
+  auto guarded =
+      parse({"--database", "x", "--actions-database", "dbname=x user=ops", "--token", "t"});
+  ASSERT_TRUE(std::holds_alternative<config>(guarded));
+  EXPECT_EQ(std::get<config>(guarded).actions_database, "dbname=x user=ops");
+}
