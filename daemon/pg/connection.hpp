@@ -75,9 +75,7 @@ class pg_connection {
   void close() noexcept;
   bool connected() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
   // Inside a transaction block (open or failed), between statements.
-  bool in_transaction() const {
-    return connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE;
-  }
+  bool in_transaction() const { return connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE; }
   std::string error_message() const;
 
  private:
