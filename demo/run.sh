@@ -52,6 +52,7 @@ fi
 psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS queuecast" \
   -c "SELECT queuecast.create_queue('default', 'the demo queue')" >/dev/null
 
+actions=()  # with QUEUECAST_DATABASE: QUEUECAST_ACTIONS_DATABASE, if set, enables actions
 if [ -n "$tmp" ]; then
   command psql -X -q -v ON_ERROR_STOP=1 \
     -c "CREATE ROLE demo_app LOGIN IN ROLE queuecast_worker, queuecast_writer" \
@@ -64,6 +65,8 @@ if [ -n "$tmp" ]; then
     PGUSER="$role" "$@"
   }
   database="host=$PGHOST port=$PGPORT user=demo_dashboard dbname=demo"
+  # The dashboard's Pause/Retry/Cancel run as the operator role, not the reader.
+  actions=(--actions-database "host=$PGHOST port=$PGPORT user=demo_operator dbname=demo")
   echo "demo: producer, workers, supervisor and queuecastd log in as non-superuser roles"
 else
   as_role() {
@@ -82,7 +85,8 @@ token_dir="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-demo-token.XXXXXX")"
 token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 printf '%s\n' "$token" >"$token_dir/token"
 chmod 600 "$token_dir/token"
-"$root/build/queuecastd" --database "$database" --listen "$listen" --token-file "$token_dir/token" &
+"$root/build/queuecastd" --database "$database" --listen "$listen" --token-file "$token_dir/token" \
+  "${actions[@]}" &
 pids+=($!)
 for _ in $(seq 50); do
   curl -sf -H "Authorization: Bearer $token" "http://$listen/readyz" >/dev/null 2>&1 && break

@@ -7,17 +7,19 @@
 // class names come from STATUS_CLASS, never from data. No innerHTML anywhere.
 import { QueuecastClient } from './queuecast.js';
 import { takeFragmentToken, onSignIn, showSignIn } from './signin.js';
+import { Operator } from './operator.js';
 
 const STATUS_CLASS = {
   queued: 's-queued', ready: 's-ready', running: 's-running', completed: 's-completed', failed: 's-failed',
   blocked: 's-blocked', cancelled: 's-cancelled', pending: 's-pending', paused: 's-paused',
 };
-const PHASE_COLUMNS = ['#', 'title', 'status', 'position', 'priority', 'worker', 'attempts', 'duration'];
+const PHASE_COLUMNS = ['#', 'title', 'status', 'position', 'priority', 'worker', 'attempts', 'duration', ''];
 
 const $ = (id) => document.getElementById(id);
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 let queueName = new URLSearchParams(location.search).get('queue') || 'default';
 
+const operator = new Operator(() => client.token, (status) => statusPill(status));
 const client = new QueuecastClient(wsUrl, { pauseWhenHidden: false, heartbeatMs: 15000, token: takeFragmentToken() });
 let queue = client.subscribe(`queue:${queueName}`, { mode: 'delta' });
 const workflows = client.subscribe('workflows', { mode: 'delta' });
@@ -46,12 +48,18 @@ function duration(phase) {
 function phaseRow(p) {
   const row = el('tr');
   row.dataset.id = String(p.id);
-  const title = el('td', 'title', p.title);
+  const title = el('td', 'title');
+  const open = el('button', 'link', p.title);  // opens the detail view (operator.js)
+  open.type = 'button';
+  open.dataset.action = 'detail';
+  open.dataset.id = String(p.id);
+  title.append(open);
   if (p.error) title.append(el('div', 'error', p.error));
   const status = el('td');
   status.append(statusPill(p.status));
   row.append(el('td', null, p.phase_number), title, status, el('td', null, p.position), el('td', null, p.priority),
-    el('td', null, p.worker), el('td', null, `${p.attempts}/${p.max_attempts}`), el('td', null, duration(p)));
+    el('td', null, p.worker), el('td', null, `${p.attempts}/${p.max_attempts}`), el('td', null, duration(p)),
+    operator.phaseControls(p));
   return row;
 }
 
@@ -69,6 +77,9 @@ function renderQueue() {
   const state = queue.state;
   if (!state) return;
   $('paused').hidden = !state.paused;
+  $('queue-toggle').hidden = !operator.mayAct;
+  $('queue-toggle').textContent = state.paused ? 'Resume queue' : 'Pause queue';
+  $('retry-failed').hidden = !operator.mayAct;
   $('total').textContent = `${state.total} phases`;
   $('seq').textContent = `seq ${queue.seq}`;
   const titles = new Map((workflows.state?.workflows || []).map((w) => [w.id, w.title]));
@@ -135,8 +146,13 @@ client.addEventListener('unauthorized', (e) => showSignIn(e.detail.reason));
 onSignIn((token) => {
   client.setToken(token);
   fillQueueSelect();
+  operator.refreshRights().then(renderQueue);
 });
+$('phases').addEventListener('click', (e) => operator.onPhasesClick(e));
+$('queue-toggle').addEventListener('click', () => operator.pauseOrResume(queueName, Boolean(queue.state?.paused)));
+$('retry-failed').addEventListener('click', () => operator.retryFailed(queueName));
 client.addEventListener('error', (e) => console.warn('queuecast:', e.detail.message));
 setInterval(renderQueue, 1000); // durations of running phases keep counting
 fillQueueSelect();
-window.queuecast = { client, queue, workflows }; // for the browser test and curious operators
+operator.refreshRights().then(renderQueue);
+window.queuecast = { client, queue, workflows, operator }; // for the browser test and curious operators

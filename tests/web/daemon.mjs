@@ -38,15 +38,16 @@ export async function waitFor(check, { timeoutMs = 10000, what = 'condition' } =
 }
 
 export class Daemon {
-  constructor(database, port, { token = null } = {}) {
+  constructor(database, port, { token = null, args = [] } = {}) {
     this.database = database;
     this.port = port;
     this.token = token; // --token: the static token /ws then requires in its hello
+    this.args = args; // more flags (--jwt-secret-file, --actions-database, ...)
   }
   async start() {
     this.process?.kill('SIGKILL');
     this.process = spawn(binary, ['--database', `dbname=${this.database}`, '--listen', `127.0.0.1:${this.port}`,
-      '--log-level', 'warn', ...(this.token ? ['--token', this.token] : [])],
+      '--log-level', 'warn', ...(this.token ? ['--token', this.token] : []), ...this.args],
       { stdio: ['ignore', 'ignore', 'inherit'] });
     await waitFor(async () => {
       try {
