@@ -8,6 +8,7 @@
 import { QueuecastClient } from './queuecast.js';
 import { takeFragmentToken, onSignIn, showSignIn } from './signin.js';
 import { Operator } from './operator.js';
+import { STATUSES, countByStatus, emptyFilter, failedFilter, matches } from './phase_filter.js';
 
 const STATUS_CLASS = {
   queued: 's-queued', ready: 's-ready', running: 's-running', completed: 's-completed', failed: 's-failed',
@@ -63,14 +64,52 @@ function phaseRow(p) {
   return row;
 }
 
-function phaseGroup(heading, phases) {
-  const group = el('div', 'group');
-  const table = el('table');
-  const head = el('tr');
-  for (const name of PHASE_COLUMNS) head.append(el('th', null, name));
-  table.append(head, ...phases.map(phaseRow));
-  group.append(el('h3', null, heading), table);
-  return group;
+// Rows and groups are kept between updates: a row is rebuilt only when its
+// phase changed (the client keeps unchanged phases' objects in delta mode),
+// and a group's rows are re-placed only when its list changed, so a
+// 500-phase queue at 50 updates a second redraws a row or two per update.
+const rows = new Map(); // phase id -> { phase, json, mayAct, row }
+const groups = new Map(); // workflow id or 'none' -> { group, heading, table, ids }
+let filter = emptyFilter();
+
+function rowFor(p) {
+  const cached = rows.get(p.id);
+  if (cached && cached.mayAct === operator.mayAct && (cached.phase === p || cached.json === JSON.stringify(p))) {
+    cached.phase = p;
+    if (p.status === 'running') cached.row.cells[7].textContent = duration(p); // keeps counting
+    return cached.row;
+  }
+  const row = phaseRow(p);
+  rows.set(p.id, { phase: p, json: JSON.stringify(p), mayAct: operator.mayAct, row });
+  return row;
+}
+
+function groupFor(key) {
+  let g = groups.get(key);
+  if (!g) {
+    const group = el('div', 'group');
+    const heading = el('h3');
+    const table = el('table');
+    const head = el('tr');
+    for (const name of PHASE_COLUMNS) head.append(el('th', null, name));
+    table.append(head);
+    group.append(heading, table);
+    g = { group, heading, table, head, ids: '' };
+    groups.set(key, g);
+  }
+  return g;
+}
+
+function renderStatusChips(counts) {
+  const chips = [...counts].filter(([status, n]) => n > 0 || STATUSES.includes(status)).map(([status, n]) => {
+    const chip = el('button', 'chip', status);
+    chip.type = 'button';
+    chip.dataset.status = status;
+    chip.setAttribute('aria-pressed', String(filter.status === status));
+    chip.append(el('b', null, n));
+    return chip;
+  });
+  $('status-counts').replaceChildren(...chips);
 }
 
 function renderQueue() {
@@ -82,18 +121,40 @@ function renderQueue() {
   $('retry-failed').hidden = !operator.mayAct;
   $('total').textContent = `${state.total} phases`;
   $('seq').textContent = `seq ${queue.seq}`;
+  renderStatusChips(countByStatus(state.phases));
   const titles = new Map((workflows.state?.workflows || []).map((w) => [w.id, w.title]));
-  const groups = new Map();
+  const members = new Map();
+  const present = new Set();
+  let shown = 0;
   for (const phase of state.phases) {
+    present.add(phase.id);
+    if (!matches(phase, filter)) continue;
+    shown += 1;
     const key = phase.workflow_id ?? 'none';
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(phase);
+    if (!members.has(key)) members.set(key, []);
+    members.get(key).push(phase);
   }
+  for (const id of rows.keys()) if (!present.has(id)) rows.delete(id);
   const nodes = [];
-  for (const [key, phases] of groups) {
-    nodes.push(phaseGroup(key === 'none' ? 'Jobs' : `Workflow ${key}: ${titles.get(key) ?? ''}`, phases));
+  for (const [key, phases] of members) {
+    const g = groupFor(key);
+    g.heading.textContent = key === 'none' ? 'Jobs' : `Workflow ${key}: ${titles.get(key) ?? ''}`;
+    const phaseRows = phases.map(rowFor);
+    const ids = phaseRows.map((r) => r.dataset.id).join(',');
+    if (ids !== g.ids || phaseRows.some((r, i) => g.table.rows[i + 1] !== r)) {
+      g.table.replaceChildren(g.head, ...phaseRows);
+      g.ids = ids;
+    }
+    nodes.push(g.group);
   }
-  $('phases').replaceChildren(...(nodes.length ? nodes : [el('p', 'empty', 'The queue is empty.')]));
+  for (const key of groups.keys()) if (!members.has(key)) groups.delete(key);
+  $('shown').textContent = shown === state.phases.length ? '' : `${shown} of ${state.phases.length} shown`;
+  const container = $('phases');
+  const empty = state.phases.length ? 'No phase matches the filter.' : 'The queue is empty.';
+  const wanted = nodes.length ? nodes : [el('p', 'empty', empty)];
+  if (wanted.length !== container.children.length || wanted.some((n, i) => container.children[i] !== n)) {
+    container.replaceChildren(...wanted);
+  }
 }
 
 function renderWorkflows() {
@@ -118,6 +179,8 @@ function showQueue(name) {
   queue = client.subscribe(`queue:${queueName}`, { mode: 'delta' });
   queue.addEventListener('update', renderQueue);
   $('phases').replaceChildren();
+  rows.clear();
+  groups.clear();
   window.queuecast.queue = queue;
 }
 
@@ -150,7 +213,19 @@ onSignIn((token) => {
 });
 $('phases').addEventListener('click', (e) => operator.onPhasesClick(e));
 $('queue-toggle').addEventListener('click', () => operator.pauseOrResume(queueName, Boolean(queue.state?.paused)));
-$('retry-failed').addEventListener('click', () => operator.retryFailed(queueName));
+$('retry-failed').addEventListener('click', () => operator.retryFailed(queueName, failedFilter(filter)));
+$('status-counts').addEventListener('click', (e) => {
+  const chip = e.target.closest('button[data-status]');
+  if (!chip) return;
+  filter = { ...filter, status: filter.status === chip.dataset.status ? '' : chip.dataset.status };
+  renderQueue();
+});
+for (const [id, field] of [['filter-text', 'text'], ['filter-worker', 'worker'], ['filter-workflow', 'workflow']]) {
+  $(id).addEventListener('input', (e) => {
+    filter = { ...filter, [field]: e.target.value.trim() };
+    renderQueue();
+  });
+}
 client.addEventListener('error', (e) => console.warn('queuecast:', e.detail.message));
 setInterval(renderQueue, 1000); // durations of running phases keep counting
 fillQueueSelect();

@@ -91,8 +91,9 @@ export class Operator {
     return this.act(`/api/v1/queues/${encodeURIComponent(queue)}/${paused ? 'resume' : 'pause'}`);
   }
 
-  retryFailed(queue) {
-    return this.act(`/api/v1/queues/${encodeURIComponent(queue)}/phases/retry`, { status: 'failed' },
+  /** Retries the failed phases `filter` (the server's form) matches. */
+  retryFailed(queue, filter = { status: 'failed' }) {
+    return this.act(`/api/v1/queues/${encodeURIComponent(queue)}/phases/retry`, filter,
       (r) => `Retried ${r.done.length} of ${r.matched} failed phases${r.refused.length ? ` (${r.refused.length} refused: ${r.refused[0].error})` : ''}`);
   }
 

@@ -25,7 +25,7 @@ enum class api_action { detail, pause, resume, retry, cancel, retry_matching, ca
 // The phases of a queue an action over many applies to.
 struct phase_filter {
   std::string status = "failed";
-  std::optional<std::string> worker;
+  std::optional<std::string> worker;  // in the worker's name, case-insensitive
   std::optional<std::int64_t> workflow_id;
   std::optional<std::string> text;  // in the title, case-insensitive
   std::int64_t limit = 500;

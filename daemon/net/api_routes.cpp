@@ -161,7 +161,7 @@ asio::awaitable<void> queue_action(pg_connection& db, api_request what, auth::pr
 constexpr const char* matching_sql = R"(
 SELECT id FROM queuecast.phases
  WHERE queue = $1 AND status = $2
-   AND ($3::text IS NULL OR worker = $3)
+   AND ($3::text IS NULL OR strpos(lower(coalesce(worker, '')), lower($3)) > 0)
    AND ($4::bigint IS NULL OR workflow_id = $4)
    AND ($5::text IS NULL OR strpos(lower(title), lower($5)) > 0)
  ORDER BY id LIMIT $6)";

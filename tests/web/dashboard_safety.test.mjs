@@ -56,7 +56,8 @@ function watchPage() {
   window.__created = [];
   window.__violations = [];
   const dangerous = /^(img|script|svg|iframe|object|embed|a|form|input|style|link|meta|base)$/i;
-  const own = (e) => e.id === 'signin' || e.id === 'signin-token' || e.closest?.('#signin') ||
+  // The page's own markup: the sign-in form and the filter bar (index.html).
+  const own = (e) => e.id === 'signin' || e.id === 'signin-token' || e.closest?.('#signin') || e.closest?.('#filters') ||
     (e.tagName === 'SCRIPT' && e.src === `${location.origin}/dashboard.js`) ||
     (e.tagName === 'LINK' && e.href === `${location.origin}/dashboard.css`) || e.tagName === 'META';
   new MutationObserver((records) => {
