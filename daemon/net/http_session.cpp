@@ -7,6 +7,8 @@
 #include "../util/metrics.hpp"
 #include "api_request.hpp"
 #include "api_routes.hpp"
+#include "sse_request.hpp"
+#include "sse_session.hpp"
 #include "ws_session.hpp"
 
 namespace queuecast {
@@ -170,6 +172,44 @@ std::variant<http_response, accepted_upgrade> decide_upgrade(const http_request&
   return accepted_upgrade{std::move(*where), std::move(std::get<1>(admitted))};
 }
 
+// A Server-Sent Events stream the daemon accepts: what it follows, for whom.
+struct accepted_sse {
+  sse_request request;
+  auth::principal who;
+};
+
+// The same gate as an upgrade to a compatibility endpoint: the browser
+// checks, a credential in the Authorization header, a grant of the topic.
+std::variant<http_response, accepted_sse> decide_sse(const http_request& req, http_context& ctx,
+                                                     const request_origin& from) {
+  if (from.admin_listener)
+    return error_response(req, http::status::not_found, "not_found", "no event stream here");
+  if (auto refused = ctx.door.check_browser(req, from.tls))
+    return error_response(req, refused->status, refused->code, refused->message);
+  auto parsed = parse_sse_request(req);
+  if (auto* refused = std::get_if<refusal>(&parsed))
+    return error_response(req, refused->status, refused->code, refused->message);
+  auto credential = gate::header_credential(req);
+  auth::verdict verdict = ctx.door.authenticate(credential, from.peer);
+  if (!verdict.who) {
+    http_response res =
+        error_response(req, http::status::unauthorized,
+                       credential ? "authentication_failed" : "authentication_required",
+                       credential ? "the token was refused (" + verdict.error + ")"
+                                  : "send Authorization: Bearer <token>");
+    res.set(http::field::www_authenticate, "Bearer realm=\"queuecastd\"");
+    return res;
+  }
+  auto& request = std::get<sse_request>(parsed);
+  if (!gate::may_read(*verdict.who, request.topic))
+    return error_response(req, http::status::forbidden, "forbidden",
+                          "your token does not grant '" + request.topic + "'");
+  if (static_cast<std::size_t>(process_metrics().connections_open) >= ctx.cfg.max_clients)
+    return error_response(req, http::status::service_unavailable, "too_many_clients",
+                          "try another instance");
+  return accepted_sse{std::move(request), std::move(*verdict.who)};
+}
+
 // One implementation for plain and TLS connections (Stream: beast::tcp_stream
 // or tls_stream). tls: the context a TLS connection was accepted with.
 template <class Stream>
@@ -208,6 +248,22 @@ asio::awaitable<void> serve(Stream stream, connection_slot slot, http_context& c
       co_return;
     }
     std::string_view target(req->target().data(), req->target().size());
+    if (is_sse_target(target) && !websocket::is_upgrade(*req)) {
+      auto decision = decide_sse(*req, ctx, from);
+      if (auto* refused = std::get_if<http_response>(&decision)) {
+        if (!co_await respond(stream, std::move(*refused))) co_return;
+        continue;
+      }
+      // Handed with the stream and the slot to the event stream, as an upgrade is.
+      auto& accepted = std::get<accepted_sse>(decision);
+      beast::get_lowest_layer(stream).expires_never();
+      slot.leave_http();
+      std::make_shared<sse_session<Stream>>(std::move(stream), std::move(slot), ctx, home,
+                                            std::move(accepted.request), std::move(accepted.who),
+                                            from.peer, std::move(tls))
+          ->start();
+      co_return;
+    }
     if (is_api_target(target)) {
       http_response res = co_await answer_api_request(*req, ctx, from);
       if (!co_await respond(stream, std::move(res))) co_return;
