@@ -13,6 +13,7 @@
 #include "auth_fixture.hpp"
 #include "fixed_state.hpp"
 #include "net/api_request.hpp"
+#include "net/sse_request.hpp"
 #include "net/http_routes.hpp"
 #include "util/log.hpp"
 
@@ -82,6 +83,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The operators' API: its parsing (the statements need a database).
   if (is_api_target(std::string_view(req.target().data(), req.target().size())))
     (void)parse_api_request(req);
+  if (is_sse_target(std::string_view(req.target().data(), req.target().size()))) {
+    auto sse = parse_sse_request(req);
+    if (auto* parsed = std::get_if<sse_request>(&sse)) (void)sse_event(parsed->topic);
+  }
   (void)gate::header_credential(req);
   return 0;
 }
