@@ -204,6 +204,7 @@ client.addEventListener('status', (e) => {
   const state = e.detail.state === 'reconnecting' && !navigator.onLine ? 'offline' : e.detail.state;
   $('connection').dataset.state = state;
   $('connection').querySelector('b').textContent = state;
+  $('connection').title = `transport: ${client.transport === 'sse' ? 'Server-Sent Events' : 'WebSocket'}`;
 });
 client.addEventListener('unauthorized', (e) => showSignIn(e.detail.reason));
 onSignIn((token) => {

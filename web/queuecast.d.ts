@@ -22,6 +22,10 @@ export interface WorkflowState { workflow: Workflow | null; phases: Phase[]; }
 export interface ClientOptions {
   initialDelayMs?: number; maxDelayMs?: number; jitter?: number; heartbeatMs?: number; connectTimeoutMs?: number;
   pauseWhenHidden?: boolean; WebSocket?: typeof WebSocket;
+  /** 'auto' (default): WebSocket, then Server-Sent Events once a WebSocket could not open. */
+  transport?: 'auto' | 'websocket' | 'sse';
+  /** Where the event streams are (default: the WebSocket URL's origin + /sse). */
+  sseUrl?: string | null;
   /** Sent as {"type":"hello","token":...}, the first message. A function is called (again) on every connect. */
   token?: string | null | (() => string | null | Promise<string | null>);
 }
@@ -37,6 +41,8 @@ export class Subscription<S = QueueState | WorkflowsState | WorkflowState> exten
 export class QueuecastClient extends EventTarget {
   constructor(url: string, options?: ClientOptions);
   state: ConnectionState;
+  /** The transport in use: 'websocket', or 'sse' after falling back. */
+  transport: 'websocket' | 'sse';
   latencyMs: number | null;
   subscribe(topic: `queue:${string}`, options?: { mode?: Mode }): Subscription<QueueState>;
   subscribe(topic: 'workflows', options?: { mode?: Mode }): Subscription<WorkflowsState>;

@@ -10,6 +10,13 @@
 //
 // `token` (a string, or a function called on every connect) goes in the first
 // message, {"type":"hello"}, never in the URL.
+//
+// `transport`: 'auto' (the default) uses the WebSocket and, once one could
+// not open at all, Server-Sent Events (sse_socket.js: same messages, same
+// resume, through any proxy that passes plain HTTP); 'websocket' or 'sse'
+// to insist on one.
+
+import { SseSocket } from './sse_socket.js';
 
 const PHASE_ORDER = ['running', 'ready', 'queued', 'blocked', 'failed', 'completed', 'cancelled'];
 const WORKFLOW_ORDER = ['failed', 'running', 'paused', 'pending', 'completed', 'cancelled'];
@@ -87,8 +94,12 @@ export class QueuecastClient extends EventTarget {
       pauseWhenHidden: false,
       token: null,
       WebSocket: globalThis.WebSocket,
+      transport: 'auto',
+      sseUrl: null, // default: the WebSocket URL's origin with /sse
       ...options,
     };
+    this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
+    this.failedWebSockets = 0; // WebSockets that closed without ever opening
     this.token = typeof this.options.token === 'function' ? null : this.options.token;
     this.tokenGiven = false; // from setToken(): the next connect uses it without calling the function
     this.authenticated = false; // this connection got past the token check
@@ -158,8 +169,11 @@ export class QueuecastClient extends EventTarget {
     this.connecting = false;
     this.tokenGiven = false;
     if (this.closedByUser || this.hidden) return;
-    const ws = new this.options.WebSocket(this.url, ['queuecast.v1']);
+    if (this.options.transport === 'auto' && this.failedWebSockets > 0) this.transport = 'sse';
+    const ws = this.transport === 'sse' ? new SseSocket(this.sseUrl())
+      : new this.options.WebSocket(this.url, ['queuecast.v1']);
     this.ws = ws;
+    let opened = false;
     this.authenticated = false;
     // A handshake that neither opens nor fails (a half-dead network or peer)
     // must not leave us waiting forever: give up on it and retry.
@@ -167,9 +181,11 @@ export class QueuecastClient extends EventTarget {
       if (ws.readyState !== 0) return;
       ws.onopen = ws.onmessage = ws.onclose = null;
       ws.close();
+      if (this.transport === 'websocket') this.failedWebSockets += 1;
       this.onClose({ code: 4008, reason: 'connect timeout' });
     }, this.options.connectTimeoutMs);
     ws.onopen = () => {
+      opened = true;
       clearTimeout(this.timers.connect);
       this.lastMessageAt = Date.now();
       this.startHeartbeat();
@@ -178,8 +194,20 @@ export class QueuecastClient extends EventTarget {
       for (const sub of this.subscriptions.values()) this.sendSubscribe(sub);
     };
     ws.onmessage = (event) => this.onMessage(event.data);
-    ws.onclose = (event) => this.onClose(event);
+    ws.onclose = (event) => {
+      if (!opened && this.transport === 'websocket') this.failedWebSockets += 1;
+      this.onClose(event);
+    };
     ws.onerror = () => {}; // onclose follows and decides
+  }
+
+  sseUrl() {
+    if (this.options.sseUrl) return this.options.sseUrl;
+    const url = new URL(this.url);
+    url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+    url.pathname = '/sse';
+    url.search = '';
+    return url.toString();
   }
 
   onClose(event) {
