@@ -129,6 +129,7 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
     o.slow = i % 7 == 0;
     o.wanders = i % 3 == 0;
     o.home = i % 2;
+    o.sse = i % 5 == 1;  // every fifth follows the topic over Server-Sent Events
     subs.push_back(std::make_shared<subscriber>(
         ioc, o, [&daemons](int d) { return daemons[d]->port(); }, seed + 1000 + i));
   }
@@ -218,6 +219,7 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
   }
 
   subscriber_counts total;
+  long sse_subscribers = 0, sse_messages = 0, sse_resumed = 0;
   std::vector<std::string> violations;
   long went_back = 0;
   std::promise<void> collected;
@@ -229,6 +231,7 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
           total.fresh_snapshots += c.fresh_snapshots;
       total.server_closes += c.server_closes;
       total.stale += c.stale, total.live += c.live;
+      if (s->options().sse) sse_subscribers++, sse_messages += c.messages, sse_resumed += c.resumed;
       for (const std::string& v : s->violations()) {
         // A commit is visible before its WAL is flushed (docs/capture.md),
         // so an immediate restart can take back a change the daemon served:
@@ -269,7 +272,10 @@ TEST(chaos, every_subscriber_converges_without_gaps_or_duplicates) {
             << " resumed=" << total.resumed << " fresh_snapshots=" << total.fresh_snapshots
             << " server_closes=" << total.server_closes << " stale_notices=" << total.stale
             << " live_notices=" << total.live
-            << " fresh_starts_going_back_after_a_crash=" << went_back << "\n";
+            << " fresh_starts_going_back_after_a_crash=" << went_back << "\n"
+            << "of them over Server-Sent Events: " << sse_subscribers
+            << " messages=" << sse_messages << " resumed=" << sse_resumed << "\n";
+  EXPECT_GT(sse_messages, 0) << "the SSE subscribers heard nothing";
   if (faults.pg_fast_restarts + faults.pg_crash_restarts > 0) {
     EXPECT_GT(total.stale, 0) << "subscribers must be told when the stream goes stale";
     EXPECT_GT(total.live, 0) << "and when it is live again";

@@ -15,9 +15,9 @@ subscriber::subscriber(asio::io_context& ioc, subscriber_options options,
       daemon_(options_.home) {}
 
 std::string subscriber::describe() const {
-  return options_.topic + (options_.delta_mode ? " delta" : " snapshot") +
-         (options_.slow ? " slow" : "") + (options_.wanders ? " wandering" : "") +
-         " home=" + std::to_string(options_.home);
+  return options_.topic + (options_.sse ? " sse" : "") +
+         (options_.delta_mode ? " delta" : " snapshot") + (options_.slow ? " slow" : "") +
+         (options_.wanders ? " wandering" : "") + " home=" + std::to_string(options_.home);
 }
 
 void subscriber::violation(const std::string& what) {
@@ -28,17 +28,29 @@ void subscriber::stop() {
   stopped_ = true;
   timer_.cancel();
   if (ws_) beast::get_lowest_layer(*ws_).close();
+  if (sse_) sse_->close();
 }
 
 void subscriber::reconnect_now() {
-  if (stopped_ || !ws_) return;
+  if (stopped_ || (!ws_ && !sse_)) return;
   counts_.voluntary_reconnects++;
-  beast::get_lowest_layer(*ws_).close();  // the pending read fails; on_read reconnects
+  // The pending read fails; its handler reconnects.
+  if (ws_) beast::get_lowest_layer(*ws_).close();
+  if (sse_) sse_->close();
 }
 
 void subscriber::connect() {
   if (stopped_) return;
   if (options_.wanders) daemon_ = static_cast<int>(rng_() % 2);
+  if (options_.sse) {
+    sse_ = std::make_unique<beast::tcp_stream>(ioc_);
+    sse_->expires_after(std::chrono::seconds(5));
+    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"),
+                           static_cast<unsigned short>(port_of_(daemon_)));
+    sse_->async_connect(
+        endpoint, [self = shared_from_this()](beast::error_code ec) { self->on_sse_connect(ec); });
+    return;
+  }
   ws_ = std::make_unique<websocket::stream<beast::tcp_stream>>(ioc_);
   ws_->read_message_max(64 << 20);
   beast::get_lowest_layer(*ws_).expires_after(std::chrono::seconds(5));
@@ -86,18 +98,94 @@ void subscriber::on_read(beast::error_code ec, std::size_t) {
   }
   std::string text = beast::buffers_to_string(buffer_.data());
   buffer_.consume(buffer_.size());
+  handle_text(text);
+  after_message([self = shared_from_this()] { self->read(); });
+}
+
+void subscriber::handle_text(const std::string& text) {
   counts_.messages++;
   try {
     handle(json::parse(text).as_object());
   } catch (const std::exception& e) {
     violation(std::string("bad message (") + e.what() + "): " + text.substr(0, 200));
   }
-  if (!options_.slow) return read();
-  // A slow consumer: the daemon must conflate or cut it off, never stall.
+}
+
+// A slow consumer reads on after a pause: the daemon must conflate or cut it
+// off, never stall.
+void subscriber::after_message(std::function<void()> next) {
+  if (!options_.slow) return next();
   timer_.expires_after(std::chrono::milliseconds(20 + rng_() % 60));
-  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (!ec) self->read();
+  timer_.async_wait([next = std::move(next)](beast::error_code ec) {
+    if (!ec) next();
   });
+}
+
+// --- Server-Sent Events: the same checks, another transport ----------------
+
+void subscriber::on_sse_connect(beast::error_code ec) {
+  if (ec) return connection_lost("connect: " + ec.message());
+  counts_.connects++;
+  std::string topic;
+  for (char c : options_.topic) topic += c == ':' ? std::string("%3A") : std::string(1, c);
+  auto request = std::make_shared<std::string>(
+      "GET /sse?topic=" + topic + "&mode=" + (options_.delta_mode ? "delta" : "snapshot") +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+      (has_state_ ? "Last-Event-ID: " + std::to_string(last_seq_) + "\r\n" : std::string()) +
+      "\r\n");
+  sse_buffer_.clear();
+  sse_head_done_ = false;
+  asio::async_write(*sse_, asio::buffer(*request),
+                    [self = shared_from_this(), request](beast::error_code ec, std::size_t) {
+                      if (ec) return self->connection_lost("write: " + ec.message());
+                      self->sse_->expires_never();
+                      self->read_sse();
+                    });
+}
+
+void subscriber::read_sse() {
+  if (stopped_ || !sse_) return;
+  sse_->async_read_some(asio::buffer(sse_chunk_),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                          self->on_sse_read(ec, n);
+                        });
+}
+
+void subscriber::on_sse_read(beast::error_code ec, std::size_t n) {
+  if (ec) return connection_lost("read: " + ec.message());
+  sse_buffer_.append(sse_chunk_.data(), n);
+  if (!sse_head_done_) {
+    auto end = sse_buffer_.find("\r\n\r\n");
+    if (end == std::string::npos) return read_sse();
+    if (sse_buffer_.compare(0, 12, "HTTP/1.1 200") != 0)
+      return connection_lost("refused: " + sse_buffer_.substr(0, 40));
+    sse_buffer_.erase(0, end + 4);
+    sse_head_done_ = true;
+  }
+  bool closed = false;
+  for (auto end = sse_buffer_.find("\n\n"); end != std::string::npos && !closed;
+       end = sse_buffer_.find("\n\n")) {
+    std::string block = sse_buffer_.substr(0, end);
+    sse_buffer_.erase(0, end + 2);
+    std::string data;
+    bool close_event = false;
+    std::size_t at = 0;
+    while (at < block.size()) {
+      auto nl = block.find('\n', at);
+      std::string line = block.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+      at = nl == std::string::npos ? block.size() : nl + 1;
+      if (line.rfind("data: ", 0) == 0) data = line.substr(6);
+      if (line == "event: close") close_event = true;
+    }
+    if (close_event) {
+      counts_.server_closes++;
+      closed = true;
+    } else if (!data.empty()) {
+      handle_text(data);
+    }
+  }
+  if (closed) return connection_lost("closed by the daemon");
+  after_message([self = shared_from_this()] { self->read_sse(); });
 }
 
 void subscriber::handle(const json::object& message) {
@@ -168,6 +256,7 @@ void subscriber::handle_update(const json::object& message, bool is_delta) {
 void subscriber::connection_lost(const std::string&) {
   if (stopped_) return;
   ws_.reset();
+  sse_.reset();
   buffer_.consume(buffer_.size());
   timer_.expires_after(std::chrono::milliseconds(50 + rng_() % 250));
   timer_.async_wait([self = shared_from_this()](beast::error_code ec) {

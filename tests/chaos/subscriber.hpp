@@ -1,5 +1,5 @@
-// One chaos-test subscriber: a WebSocket client of queuecastd that subscribes
-// to one topic, keeps the topic's state, checks the seq chain of every
+// One chaos-test subscriber: a WebSocket (or Server-Sent Events) client of
+// queuecastd that subscribes to one topic, keeps the topic's state, checks the seq chain of every
 // message, and reconnects with resume (`since`) whenever its connection ends,
 // on purpose or not. All subscribers share one io_context thread.
 #pragma once
@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <boost/json.hpp>
+#include <array>
 #include <functional>
 #include <memory>
 #include <random>
@@ -27,6 +28,7 @@ struct subscriber_options {
   bool delta_mode = false;
   bool slow = false;     // reads with a pause after every message
   bool wanders = false;  // reconnects to a random daemon, not its home
+  bool sse = false;      // GET /sse with Last-Event-ID instead of /ws with since
   int home = 0;          // index into the daemon port list
 };
 
@@ -61,6 +63,11 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   void on_handshake(beast::error_code ec);
   void read();
   void on_read(beast::error_code ec, std::size_t bytes);
+  void on_sse_connect(beast::error_code ec);
+  void read_sse();
+  void on_sse_read(beast::error_code ec, std::size_t bytes);
+  void handle_text(const std::string& text);
+  void after_message(std::function<void()> next);
   void handle(const json::object& message);
   void handle_update(const json::object& message, bool is_delta);
   void connection_lost(const std::string& why);
@@ -71,6 +78,10 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   std::function<int(int)> port_of_;
   std::mt19937_64 rng_;
   std::unique_ptr<websocket::stream<beast::tcp_stream>> ws_;
+  std::unique_ptr<beast::tcp_stream> sse_;  // the event stream, in sse mode
+  std::string sse_buffer_;                  // bytes read and not yet parsed
+  std::array<char, 16384> sse_chunk_{};
+  bool sse_head_done_ = false;
   beast::flat_buffer buffer_;
   asio::steady_timer timer_;
   topic_state state_;
