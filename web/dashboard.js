@@ -8,6 +8,7 @@
 import { QueuecastClient } from './queuecast.js';
 import { takeFragmentToken, onSignIn, showSignIn } from './signin.js';
 import { Operator } from './operator.js';
+import { Charts } from './charts.js';
 import { STATUSES, countByStatus, emptyFilter, failedFilter, matches } from './phase_filter.js';
 
 const STATUS_CLASS = {
@@ -21,6 +22,7 @@ const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.hos
 let queueName = new URLSearchParams(location.search).get('queue') || 'default';
 
 const operator = new Operator(() => client.token, (status) => statusPill(status));
+const charts = new Charts(() => client.token, () => queueName);
 const client = new QueuecastClient(wsUrl, { pauseWhenHidden: false, heartbeatMs: 15000, token: takeFragmentToken() });
 let queue = client.subscribe(`queue:${queueName}`, { mode: 'delta' });
 const workflows = client.subscribe('workflows', { mode: 'delta' });
@@ -178,6 +180,8 @@ function showQueue(name) {
   history.replaceState(history.state, '', `?queue=${encodeURIComponent(name)}`);
   queue = client.subscribe(`queue:${queueName}`, { mode: 'delta' });
   queue.addEventListener('update', renderQueue);
+  queue.addEventListener('update', () => charts.soon());
+  charts.refresh();
   $('phases').replaceChildren();
   rows.clear();
   groups.clear();
@@ -199,6 +203,7 @@ async function fillQueueSelect() {
 
 $('queue-select').addEventListener('change', (e) => showQueue(e.target.value));
 queue.addEventListener('update', renderQueue);
+queue.addEventListener('update', () => charts.soon());
 workflows.addEventListener('update', () => { renderWorkflows(); renderQueue(); });
 client.addEventListener('status', (e) => {
   const state = e.detail.state === 'reconnecting' && !navigator.onLine ? 'offline' : e.detail.state;
@@ -210,6 +215,7 @@ client.addEventListener('unauthorized', (e) => showSignIn(e.detail.reason));
 onSignIn((token) => {
   client.setToken(token);
   fillQueueSelect();
+  charts.refresh();
   operator.refreshRights().then(renderQueue);
 });
 $('phases').addEventListener('click', (e) => operator.onPhasesClick(e));
@@ -231,4 +237,6 @@ client.addEventListener('error', (e) => console.warn('queuecast:', e.detail.mess
 setInterval(renderQueue, 1000); // durations of running phases keep counting
 fillQueueSelect();
 operator.refreshRights().then(renderQueue);
-window.queuecast = { client, queue, workflows, operator }; // for the browser test and curious operators
+charts.refresh();
+setInterval(() => charts.soon(), 30000); // minutes roll over even when nothing changes
+window.queuecast = { client, queue, workflows, operator, charts }; // for the browser test and curious operators

@@ -128,6 +128,25 @@ std::variant<api_request, refusal> queue_route(const http_request& req, std::str
     return refusal{http::status::not_found, "unknown_queue",
                    "no queue '" + shown(parsed.queue) + "'"};
   std::string_view verb = rest.substr(slash + 1);
+  if (verb == "stats") {
+    if (req.method() != http::verb::get && req.method() != http::verb::head)
+      return refusal{http::status::method_not_allowed, "method_not_allowed", "use GET"};
+    parsed.action = api_action::stats;
+    std::string_view target(req.target().data(), req.target().size());
+    auto q = target.find('?');
+    if (q != std::string_view::npos) {
+      std::string_view query = target.substr(q + 1);
+      if (!query.starts_with("minutes=") || query.find('&') != std::string_view::npos)
+        return bad_request("the only parameter is minutes, 5 to 1440");
+      std::string_view value = query.substr(8);
+      int minutes = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), minutes);
+      if (ec != std::errc() || end != value.data() + value.size() || minutes < 5 || minutes > 1440)
+        return bad_request("minutes is a whole number from 5 to 1440");
+      parsed.minutes = minutes;
+    }
+    return parsed;
+  }
   if (verb == "pause") {
     parsed.action = api_action::pause;
   } else if (verb == "resume") {
@@ -174,6 +193,8 @@ std::string_view action_name(api_action action) {
   switch (action) {
     case api_action::detail:
       return "detail";
+    case api_action::stats:
+      return "stats";
     case api_action::pause:
       return "pause";
     case api_action::resume:

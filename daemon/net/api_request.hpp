@@ -3,6 +3,7 @@
 // only, no I/O: the whole of it is tested and fuzzed without a socket.
 //
 //   GET  /api/v1/phases/{id}                 the phase and its timeline
+//   GET  /api/v1/queues/{queue}/stats?minutes=60   throughput, depth, wait/run times
 //   POST /api/v1/phases/{id}/retry|cancel    one phase
 //   POST /api/v1/queues/{queue}/pause|resume
 //   POST /api/v1/queues/{queue}/phases/retry|cancel
@@ -20,7 +21,16 @@
 
 namespace queuecast {
 
-enum class api_action { detail, pause, resume, retry, cancel, retry_matching, cancel_matching };
+enum class api_action {
+  detail,
+  stats,
+  pause,
+  resume,
+  retry,
+  cancel,
+  retry_matching,
+  cancel_matching
+};
 
 // The phases of a queue an action over many applies to.
 struct phase_filter {
@@ -38,6 +48,7 @@ struct api_request {
   std::string queue;          // pause, resume and the *_matching actions
   std::int64_t phase_id = 0;  // detail, retry, cancel
   phase_filter filter;        // the *_matching actions
+  int minutes = 60;           // stats: the window, 5 to 1440
 };
 
 // Whether the target belongs to this API (any method): the paths above.
@@ -50,9 +61,9 @@ std::variant<api_request, refusal> parse_api_request(const http_request& req);
 // "pause", "retry_matching", ...: for logs and responses.
 std::string_view action_name(api_action action);
 
-// Whether the action changes the queue (everything but detail).
+// Whether the action changes the queue (everything but detail and stats).
 inline bool changes_queue(api_action action) {
-  return action != api_action::detail;
+  return action != api_action::detail && action != api_action::stats;
 }
 
 }  // namespace queuecast

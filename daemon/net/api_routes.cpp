@@ -1,5 +1,6 @@
 #include "api_routes.hpp"
 
+#include "../pg/queue_stats_sql.hpp"
 #include "../pg/sql_service.hpp"
 #include "../util/log.hpp"
 #include "../util/metrics.hpp"
@@ -61,6 +62,29 @@ http_response failure_response(const http_request& req, const pg_failure& e) {
                         "the database refused the statement (logged)");
 }
 
+// The answers, built outside the coroutines below: GCC 12 warns wrongly
+// (-Wmismatched-new-delete) about a JSON initializer list inside one.
+http_response phase_done(const http_request& req, api_action action, const std::string& phase) {
+  return answer(req, http::status::ok,
+                {{"action", action_name(action)}, {"phase", json::parse(phase)}});
+}
+
+http_response queue_done(const http_request& req, const api_request& what, bool changed) {
+  return answer(
+      req, http::status::ok,
+      {{"action", action_name(what.action)}, {"queue", what.queue}, {"changed", changed}});
+}
+
+http_response matching_done(const http_request& req, const api_request& what, int matched,
+                            json::array done, json::array refused) {
+  return answer(req, http::status::ok,
+                {{"action", action_name(what.action)},
+                 {"queue", what.queue},
+                 {"matched", matched},
+                 {"done", std::move(done)},
+                 {"refused", std::move(refused)}});
+}
+
 // --- the statements: each a coroutine with its inputs by value ------------
 
 using sql_params = std::vector<std::optional<std::string>>;
@@ -109,6 +133,20 @@ asio::awaitable<void> phase_detail(pg_connection& db, std::int64_t id, auth::pri
   out = json_reply(req, http::status::ok, PQgetvalue(r.get(), 0, 1));
 }
 
+asio::awaitable<void> queue_stats(pg_connection& db, std::string queue, int minutes,
+                                  http_request req, http_response& out) {
+  sql_params name{queue};
+  pg_result known = co_await db.query("SELECT 1 FROM queuecast.queues WHERE name = $1", name);
+  if (PQntuples(known.get()) == 0) {
+    out = error_response(req, http::status::not_found, "unknown_queue",
+                         "no queue '" + shown(queue) + "'");
+    co_return;
+  }
+  sql_params params{queue, std::to_string(minutes), topic_of_queue(queue)};
+  pg_result r = co_await db.query(queue_stats_sql, params);
+  out = json_reply(req, http::status::ok, PQgetvalue(r.get(), 0, 0));
+}
+
 asio::awaitable<void> begin_as(pg_connection& db, const std::string& actor) {
   co_await db.query("BEGIN");
   sql_params params{actor};
@@ -141,8 +179,7 @@ asio::awaitable<void> phase_action(pg_connection& db, api_request what, auth::pr
   }
   std::string phase = PQgetvalue(r.get(), 0, 1);
   co_await db.query("COMMIT");
-  out = answer(req, http::status::ok,
-               {{"action", action_name(what.action)}, {"phase", json::parse(phase)}});
+  out = phase_done(req, what.action, phase);
 }
 
 asio::awaitable<void> queue_action(pg_connection& db, api_request what, auth::principal who,
@@ -154,8 +191,7 @@ asio::awaitable<void> queue_action(pg_connection& db, api_request what, auth::pr
   pg_result r = co_await db.query(sql, params);
   bool changed = std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
   co_await db.query("COMMIT");
-  out = answer(req, http::status::ok,
-               {{"action", action_name(what.action)}, {"queue", what.queue}, {"changed", changed}});
+  out = queue_done(req, what, changed);
 }
 
 constexpr const char* matching_sql = R"(
@@ -204,12 +240,7 @@ asio::awaitable<void> matching_action(pg_connection& db, api_request what, auth:
     }
   }
   co_await db.query("COMMIT");
-  out = answer(req, http::status::ok,
-               {{"action", action_name(what.action)},
-                {"queue", what.queue},
-                {"matched", PQntuples(matched.get())},
-                {"done", std::move(done)},
-                {"refused", std::move(refused)}});
+  out = matching_done(req, what, PQntuples(matched.get()), std::move(done), std::move(refused));
 }
 
 void log_action(const api_request& what, const auth::principal& who, const request_origin& from,
@@ -277,6 +308,8 @@ asio::awaitable<http_response> answer_checked(const http_request& req, http_cont
     switch (what.action) {
       case api_action::detail:
         return phase_detail(db, what.phase_id, who, req, out);
+      case api_action::stats:
+        return queue_stats(db, what.queue, what.minutes, req, out);
       case api_action::retry:
       case api_action::cancel:
         return phase_action(db, what, who, req, out);

@@ -342,3 +342,31 @@ TEST(api_setup, an_actions_role_without_the_grant_is_named_in_the_error) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(api_test, stats_count_what_sql_counts_and_refuse_what_they_must) {
+  sql_.exec("SELECT queuecast.create_queue('stats')");
+  for (int i = 0; i < 6; ++i) failed_phase(sql_, "stats", "w", "stat " + std::to_string(i));
+  sql_.exec("SELECT queuecast.enqueue('stats', 'waiting')");
+  auto [status, stats] = get(port(), "/api/v1/queues/stats/stats?minutes=30", viewer_token);
+  ASSERT_EQ(status, 200);
+  const auto& buckets = stats.at("buckets").as_array();
+  EXPECT_GE(buckets.size(), 30u);
+  std::int64_t failed = 0;
+  for (const auto& b : buckets) failed += b.at("failed").as_int64();
+  EXPECT_EQ(failed, sql_.number("SELECT count(*) FROM queuecast.phases WHERE queue = 'stats' AND "
+                                "status = 'failed'"));
+  EXPECT_EQ(buckets.back().at("depth").as_int64(),
+            sql_.number("SELECT count(*) FROM queuecast.phases WHERE queue = 'stats' AND status "
+                        "IN ('queued', 'ready')"));
+  EXPECT_EQ(stats.at("wait_ms").at("count").as_int64(), 6);
+  EXPECT_EQ(get(port(), "/api/v1/queues/stats/stats", other_operator).first, 403);
+  EXPECT_EQ(get(port(), "/api/v1/queues/none/stats", static_token).first, 404);
+  for (const std::string bad :
+       {"?minutes=1", "?minutes=2000", "?minutes=x", "?hours=1", "?minutes=60&x=1"})
+    EXPECT_EQ(get(port(), "/api/v1/queues/stats/stats" + bad, static_token).first, 400) << bad;
+  EXPECT_EQ(http_get(port(), "/api/v1/queues/stats/stats").first, 401);
+}
+
+}  // namespace
