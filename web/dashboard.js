@@ -93,7 +93,12 @@ function groupFor(key) {
     const heading = el('h3');
     const table = el('table');
     const head = el('tr');
-    for (const name of PHASE_COLUMNS) head.append(el('th', null, name));
+    for (const name of PHASE_COLUMNS) {
+      const th = el('th', null, name);
+      th.scope = 'col';
+      if (!name) th.append(el('span', 'visually-hidden', 'actions'));
+      head.append(th);
+    }
     table.append(head);
     group.append(heading, table);
     g = { group, heading, table, head, ids: '' };
@@ -205,10 +210,18 @@ $('queue-select').addEventListener('change', (e) => showQueue(e.target.value));
 queue.addEventListener('update', renderQueue);
 queue.addEventListener('update', () => charts.soon());
 workflows.addEventListener('update', () => { renderWorkflows(); renderQueue(); });
+const BANNERS = {
+  stale: 'Stale: the daemon lost its database. What you see may be out of date; it reconnects by itself.',
+  reconnecting: 'Reconnecting: the connection was lost. What you see may be out of date.',
+  offline: 'Offline: this device has no network. What you see may be out of date.',
+};
 client.addEventListener('status', (e) => {
   const state = e.detail.state === 'reconnecting' && !navigator.onLine ? 'offline' : e.detail.state;
   $('connection').dataset.state = state;
   $('connection').querySelector('b').textContent = state;
+  document.body.dataset.connection = state;
+  $('banner').hidden = !BANNERS[state];
+  $('banner').textContent = BANNERS[state] ?? '';
   $('connection').title = `transport: ${client.transport === 'sse' ? 'Server-Sent Events' : 'WebSocket'}`;
 });
 client.addEventListener('unauthorized', (e) => showSignIn(e.detail.reason));
@@ -219,6 +232,13 @@ onSignIn((token) => {
   operator.refreshRights().then(renderQueue);
 });
 $('phases').addEventListener('click', (e) => operator.onPhasesClick(e));
+// The theme: the viewer's system preference until the button picks one.
+$('theme').addEventListener('click', () => {
+  const dark = document.documentElement.dataset.theme
+    ? document.documentElement.dataset.theme === 'dark'
+    : !matchMedia('(prefers-color-scheme: light)').matches;
+  document.documentElement.dataset.theme = dark ? 'light' : 'dark';
+});
 $('queue-toggle').addEventListener('click', () => operator.pauseOrResume(queueName, Boolean(queue.state?.paused)));
 $('retry-failed').addEventListener('click', () => operator.retryFailed(queueName, failedFilter(filter)));
 $('status-counts').addEventListener('click', (e) => {

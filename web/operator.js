@@ -47,6 +47,8 @@ export class Operator {
     this.statusPill = statusPill;
     this.mayAct = false;
     $('detail-close').addEventListener('click', () => $('detail').close());
+    // Keyboard users land where they were: focus goes back to the opener.
+    $('detail').addEventListener('close', () => this.opener?.focus?.());
   }
 
   async request(path, { method = 'GET', body } = {}) {
@@ -125,6 +127,7 @@ export class Operator {
   }
 
   async showDetail(id) {
+    this.opener = document.activeElement;
     let detail;
     try {
       detail = await this.request(`/api/v1/phases/${encodeURIComponent(id)}`);
@@ -139,7 +142,11 @@ export class Operator {
       ['started', formatTime(p.started_at)], ['finished', formatTime(p.finished_at)], ['error', p.error]];
     $('detail-fields').replaceChildren(...fields.flatMap(([name, value]) => [el('dt', null, name), el('dd', null, value ?? '')]));
     const head = el('tr');
-    for (const name of ['seq', 'status', 'entered', 'for', 'worker', 'by']) head.append(el('th', null, name));
+    for (const name of ['seq', 'status', 'entered', 'for', 'worker', 'by']) {
+      const th = el('th', null, name);
+      th.scope = 'col';
+      head.append(th);
+    }
     const rows = detail.timeline.map((t) => {
       const row = el('tr');
       row.dataset.seq = String(t.seq);

@@ -30,7 +30,7 @@ const daemon = new Daemon(db, await freePort(), { token, args: ['--actions-datab
 await daemon.start();
 const browser = await chromium.launch(launchOptions);
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
   await page.goto(`http://127.0.0.1:${daemon.port}/#token=${token}`);
   await page.waitForSelector('.connection[data-state=live]');
   await page.waitForSelector('text=release 587');
