@@ -101,13 +101,18 @@ function groupFor(key) {
     }
     table.append(head);
     group.append(heading, table);
-    g = { group, heading, table, head, ids: '' };
+    g = { group, heading, table, head, ids: '', rows: [] };
     groups.set(key, g);
   }
   return g;
 }
 
+let chipsShown = '';
 function renderStatusChips(counts) {
+  // Rebuilt only when a count or the filter changed.
+  const key = `${filter.status}|${[...counts].join(';')}`;
+  if (key === chipsShown) return;
+  chipsShown = key;
   const chips = [...counts].filter(([status, n]) => n > 0 || STATUSES.includes(status)).map(([status, n]) => {
     const chip = el('button', 'chip', status);
     chip.type = 'button';
@@ -117,6 +122,23 @@ function renderStatusChips(counts) {
     return chip;
   });
   $('status-counts').replaceChildren(...chips);
+}
+
+// Updates are drawn at most every RENDER_EVERY_MS, in an animation frame:
+// laying out a 500-row table takes the browser tens of milliseconds
+// (bench/RESULTS.md, browser-dashboard), so a queue changing 50 times a
+// second is redrawn 5 times a second, and every other frame stays free.
+const RENDER_EVERY_MS = 200;
+let renderPending = false;
+let renderedAt = 0;
+function scheduleRender() {
+  if (renderPending) return;
+  renderPending = true;
+  setTimeout(() => requestAnimationFrame(() => {
+    renderPending = false;
+    renderedAt = performance.now();
+    renderQueue();
+  }), Math.max(0, renderedAt + RENDER_EVERY_MS - performance.now()));
 }
 
 function renderQueue() {
@@ -147,11 +169,16 @@ function renderQueue() {
     const g = groupFor(key);
     g.heading.textContent = key === 'none' ? 'Jobs' : `Workflow ${key}: ${titles.get(key) ?? ''}`;
     const phaseRows = phases.map(rowFor);
-    const ids = phaseRows.map((r) => r.dataset.id).join(',');
-    if (ids !== g.ids || phaseRows.some((r, i) => g.table.rows[i + 1] !== r)) {
+    const ids = phases.map((p) => p.id).join(',');
+    if (ids !== g.ids) {
       g.table.replaceChildren(g.head, ...phaseRows);
       g.ids = ids;
+    } else {
+      // Same phases in the same order: swap only the rows that were rebuilt,
+      // so the browser lays out one row, not the table.
+      phaseRows.forEach((r, i) => { if (g.rows[i] !== r) g.rows[i].replaceWith(r); });
     }
+    g.rows = phaseRows;
     nodes.push(g.group);
   }
   for (const key of groups.keys()) if (!members.has(key)) groups.delete(key);
@@ -180,11 +207,11 @@ function renderWorkflows() {
 function showQueue(name) {
   if (name === queueName) return;
   client.unsubscribe(`queue:${queueName}`);
-  queue.removeEventListener('update', renderQueue);
+  queue.removeEventListener('update', scheduleRender);
   queueName = name;
   history.replaceState(history.state, '', `?queue=${encodeURIComponent(name)}`);
   queue = client.subscribe(`queue:${queueName}`, { mode: 'delta' });
-  queue.addEventListener('update', renderQueue);
+  queue.addEventListener('update', scheduleRender);
   queue.addEventListener('update', () => charts.soon());
   charts.refresh();
   $('phases').replaceChildren();
@@ -207,9 +234,9 @@ async function fillQueueSelect() {
 }
 
 $('queue-select').addEventListener('change', (e) => showQueue(e.target.value));
-queue.addEventListener('update', renderQueue);
+queue.addEventListener('update', scheduleRender);
 queue.addEventListener('update', () => charts.soon());
-workflows.addEventListener('update', () => { renderWorkflows(); renderQueue(); });
+workflows.addEventListener('update', () => { renderWorkflows(); scheduleRender(); });
 const BANNERS = {
   stale: 'Stale: the daemon lost its database. What you see may be out of date; it reconnects by itself.',
   reconnecting: 'Reconnecting: the connection was lost. What you see may be out of date.',

@@ -140,6 +140,8 @@ test('fields the schema constrains (status, ids, numbers) are text too, whatever
     workflows.state = { ...workflows.state, workflows: [{ ...w, status: s, id: '<img src=x onerror=window.__xss=11>' }, ...others] };
     workflows.dispatchEvent(new CustomEvent('update')); // renders both lists
   }, status);
+  // The dashboard draws updates at most every 200 ms: wait for this one.
+  for (let i = 0; i < 40 && !(await bodyText(page)).includes('<u>3</u>/<s>4</s>'); i++) await page.waitForTimeout(50);
   await assertNothingFromData(page);
   const text = await bodyText(page);
   for (const value of [status, '<b>1</b>', '<i>2</i>', '<u>3</u>/<s>4</s>', '#<img src=x onerror=window.__xss=11>']) {
