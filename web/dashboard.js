@@ -23,7 +23,7 @@ let queueName = new URLSearchParams(location.search).get('queue') || 'default';
 
 const operator = new Operator(() => client.token, (status) => statusPill(status));
 const charts = new Charts(() => client.token, () => queueName);
-const client = new QueuecastClient(wsUrl, { pauseWhenHidden: false, heartbeatMs: 15000, token: takeFragmentToken() });
+const client = new QueuecastClient(wsUrl, { pauseWhenHidden: true, heartbeatMs: 15000, token: takeFragmentToken() });
 let queue = client.subscribe(`queue:${queueName}`, { mode: 'delta' });
 const workflows = client.subscribe('workflows', { mode: 'delta' });
 

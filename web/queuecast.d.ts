@@ -1,6 +1,6 @@
 // Type declarations for queuecast.js (docs/client.md, docs/protocol.md).
 
-export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'stale' | 'unauthorized' | 'closed';
+export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'stale' | 'unauthorized' | 'closed' | 'paused';
 export type Mode = 'snapshot' | 'delta';
 
 export interface Phase {

@@ -78,7 +78,8 @@ export class Subscription extends EventTarget {
 
 /**
  * States: 'connecting' (first connection), 'live', 'reconnecting' (lost, will
- * retry), 'stale' (connected, but the daemon lost its database),
+ * retry), 'paused' (pauseWhenHidden, while the page is hidden), 'stale'
+ * (connected, but the daemon lost its database),
  * 'unauthorized' (closed with 1008; waits for setToken()), 'closed'.
  */
 export class QueuecastClient extends EventTarget {
@@ -222,7 +223,10 @@ export class QueuecastClient extends EventTarget {
       this.dispatchEvent(new CustomEvent('unauthorized', { detail }));
       return;
     }
-    if (this.hidden) return;
+    if (this.hidden) {
+      this.setState('paused'); // pauseWhenHidden: resumes from its seq when visible again
+      return;
+    }
     this.setState('reconnecting');
     // 1 s doubling to 30 s, with +-10 % jitter so clients do not retry in step.
     const base = Math.min(this.options.maxDelayMs, this.options.initialDelayMs * 2 ** this.attempt);

@@ -6,5 +6,5 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 { [ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ]; } || npm ci --no-audit --no-fund --loglevel=error
-node --experimental-websocket --no-warnings --test --test-concurrency=1 --test-timeout=120000 client_token.test.mjs client.test.mjs dashboard.test.mjs dashboard_safety.test.mjs deflate.test.mjs operator.test.mjs filter.test.mjs sse.test.mjs charts.test.mjs a11y.test.mjs
+node --experimental-websocket --no-warnings --test --test-concurrency=1 --test-timeout=120000 client_token.test.mjs client.test.mjs dashboard.test.mjs dashboard_safety.test.mjs deflate.test.mjs operator.test.mjs filter.test.mjs sse.test.mjs charts.test.mjs a11y.test.mjs visibility.test.mjs
 echo "web: screenshots in tests/web/artifacts/"
