@@ -304,23 +304,31 @@ asio::awaitable<http_response> answer_checked(const http_request& req, http_cont
   sql_service& service = changes_queue(what.action) ? *ctx.actions : *ctx.reads;
   // Named, not built inside the co_await: GCC 12 miscompiles a capturing
   // lambda made in a co_await expression (it copied the request forever).
-  sql_service::job work = [&out, what, who, req](pg_connection& db) -> asio::awaitable<void> {
-    switch (what.action) {
+  // The inputs travel behind one shared pointer, so copying the job copies
+  // nothing that can throw.
+  struct call {
+    api_request what;
+    auth::principal who;
+    http_request req;
+  };
+  auto in = std::make_shared<const call>(call{what, who, req});
+  sql_service::job work = [&out, in](pg_connection& db) -> asio::awaitable<void> {
+    switch (in->what.action) {
       case api_action::detail:
-        return phase_detail(db, what.phase_id, who, req, out);
+        return phase_detail(db, in->what.phase_id, in->who, in->req, out);
       case api_action::stats:
-        return queue_stats(db, what.queue, what.minutes, req, out);
+        return queue_stats(db, in->what.queue, in->what.minutes, in->req, out);
       case api_action::retry:
       case api_action::cancel:
-        return phase_action(db, what, who, req, out);
+        return phase_action(db, in->what, in->who, in->req, out);
       case api_action::pause:
       case api_action::resume:
-        return queue_action(db, what, who, req, out);
+        return queue_action(db, in->what, in->who, in->req, out);
       case api_action::retry_matching:
       case api_action::cancel_matching:
-        return matching_action(db, what, who, req, out);
+        return matching_action(db, in->what, in->who, in->req, out);
     }
-    return phase_detail(db, what.phase_id, who, req, out);
+    return phase_detail(db, in->what.phase_id, in->who, in->req, out);
   };
   try {
     co_await service.run(std::move(work));
