@@ -370,3 +370,30 @@ TEST_F(api_test, stats_count_what_sql_counts_and_refuse_what_they_must) {
 }
 
 }  // namespace
+
+namespace {
+
+// The detail reads the history from the phase's creation on: an earlier
+// phase that had the same id (ids restart after TRUNCATE ... RESTART
+// IDENTITY) is not part of its timeline.
+TEST(api_setup, a_detail_shows_only_its_own_phase_when_an_id_was_used_before) {
+  const std::string plain_db = "queuecast_api_reuse";
+  create_database(plain_db);
+  pg_session s(conninfo(plain_db));
+  s.exec("SELECT queuecast.create_queue('q')");
+  long long old_id = s.number("SELECT queuecast.enqueue('q', 'first of its id')");
+  s.exec("SELECT queuecast.claim('q', 'old-worker')");
+  s.exec("SELECT queuecast.fail(" + std::to_string(old_id) + ", 'gone')");
+  s.exec("TRUNCATE queuecast.phases RESTART IDENTITY CASCADE");
+  long long new_id = s.number("SELECT queuecast.enqueue('q', 'second of its id')");
+  ASSERT_EQ(new_id, old_id);
+  daemon_process d(plain_db, {"--token", static_token}, static_token);
+  auto [status, detail] = get(d.port(), "/api/v1/phases/" + std::to_string(new_id), static_token);
+  ASSERT_EQ(status, 200) << json::serialize(detail);
+  const auto& timeline = detail.at("timeline").as_array();
+  ASSERT_EQ(timeline.size(), 1u) << json::serialize(timeline);
+  EXPECT_EQ(timeline[0].at("status").as_string(), "queued");
+  EXPECT_TRUE(timeline[0].at("worker").is_null());
+}
+
+}  // namespace
