@@ -283,15 +283,7 @@ void log_action(const api_request& what, const auth::principal& who, const reque
 std::optional<http_response> refuse(const http_request& req, http_context& ctx,
                                     const api_request& what, const auth::verdict& verdict,
                                     bool sent_credential) {
-  if (!verdict.who) {
-    http_response res =
-        error_response(req, http::status::unauthorized,
-                       sent_credential ? "authentication_failed" : "authentication_required",
-                       sent_credential ? "the token was refused (" + verdict.error + ")"
-                                       : "send Authorization: Bearer <token>");
-    res.set(http::field::www_authenticate, "Bearer realm=\"queuecastd\"");
-    return res;
-  }
+  if (!verdict.who) return unauthorized_response(req, sent_credential, verdict);
   const auth::principal& who = *verdict.who;
   if (changes_queue(what.action)) {
     if (!ctx.actions)

@@ -139,15 +139,7 @@ http_response route(const http_request& req, http_context& ctx, const request_or
 
   auto credential = gate::header_credential(req);
   auth::verdict verdict = ctx.door.authenticate(credential, from.peer);
-  if (!verdict.who) {
-    http_response res =
-        reply(req, http::status::unauthorized,
-              json_error(credential ? "authentication_failed" : "authentication_required",
-                         credential ? "the token was refused (" + verdict.error + ")"
-                                    : "send Authorization: Bearer <token>"));
-    res.set(http::field::www_authenticate, "Bearer realm=\"queuecastd\"");
-    return res;
-  }
+  if (!verdict.who) return unauthorized_response(req, credential.has_value(), verdict);
   const auth::principal& who = *verdict.who;
   if (path == "/metrics" && ctx.door.enabled() && who.access != auth::role::admin)
     return reply(req, http::status::forbidden,
@@ -181,6 +173,17 @@ std::string query_param(std::string_view target, std::string_view name) {
 
 http_response json_reply(const http_request& req, http::status status, std::string body) {
   return reply(req, status, std::move(body));
+}
+
+http_response unauthorized_response(const http_request& req, bool sent_credential,
+                                    const auth::verdict& verdict) {
+  http_response res =
+      reply(req, http::status::unauthorized,
+            json_error(sent_credential ? "authentication_failed" : "authentication_required",
+                       sent_credential ? "the token was refused (" + verdict.error + ")"
+                                       : "send Authorization: Bearer <token>"));
+  res.set(http::field::www_authenticate, "Bearer realm=\"queuecastd\"");
+  return res;
 }
 
 http_response error_response(const http_request& req, http::status status, const std::string& code,

@@ -46,6 +46,11 @@ http_response route_request(const http_request& req, http_context& ctx, const re
 // A JSON response with the security headers.
 http_response json_reply(const http_request& req, http::status status, std::string body);
 
+// 401 for a request whose credential was missing (sent_credential false) or
+// refused (the verdict's error code), with WWW-Authenticate.
+http_response unauthorized_response(const http_request& req, bool sent_credential,
+                                    const auth::verdict& verdict);
+
 // A JSON error response with the security headers.
 http_response error_response(const http_request& req, http::status status, const std::string& code,
                              const std::string& message);

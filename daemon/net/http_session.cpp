@@ -191,15 +191,7 @@ std::variant<http_response, accepted_sse> decide_sse(const http_request& req, ht
     return error_response(req, refused->status, refused->code, refused->message);
   auto credential = gate::header_credential(req);
   auth::verdict verdict = ctx.door.authenticate(credential, from.peer);
-  if (!verdict.who) {
-    http_response res =
-        error_response(req, http::status::unauthorized,
-                       credential ? "authentication_failed" : "authentication_required",
-                       credential ? "the token was refused (" + verdict.error + ")"
-                                  : "send Authorization: Bearer <token>");
-    res.set(http::field::www_authenticate, "Bearer realm=\"queuecastd\"");
-    return res;
-  }
+  if (!verdict.who) return unauthorized_response(req, credential.has_value(), verdict);
   auto& request = std::get<sse_request>(parsed);
   if (!gate::may_read(*verdict.who, request.topic))
     return error_response(req, http::status::forbidden, "forbidden",
