@@ -224,8 +224,13 @@ class server {
                      : std::make_unique<sql_service>(cfg_.actions_database, "queuecastd actions")),
         // The feed exists before the loop runs, and these are asked only
         // then, inside shared_hub::with() (feed.hpp).
-        context_{cfg_, shared_, door_, [this] { return database_.ready(); },
-                 [this] { return database_.not_ready_reason(); }, &reads_, actions_.get()},
+        context_{cfg_,
+                 shared_,
+                 door_,
+                 [this] { return database_.ready(); },
+                 [this] { return database_.not_ready_reason(); },
+                 &reads_,
+                 actions_.get()},
         database_(ioc_.get_executor(), cfg_, state_, shared_),
         shards_(shard_count(cfg_), [this](const std::string&) {
           asio::post(ioc_, [this] { shut_down(exit_failed); });
