@@ -18,3 +18,6 @@ QUEUECAST_SECTION=fanout-realistic-10k-direct "$here/fanout_realistic.sh" "10000
 "$here/auth_cost.sh"
 # Issue 12: commit scaling with fsync on, and the doorbell's latency.
 "$here/commit_scaling.sh" 8 2 "1 4 16 64" 600
+# Issue 13: the charts on a long history, the dashboard in Chromium.
+"$here/stats_history.sh" "1000000 10000000" 10
+"$here/browser_dashboard.sh" 60 500
