@@ -42,10 +42,17 @@ class frame_text : public std::string {
   // uncompressed (shorter than deflate_min_bytes, or no smaller deflated).
   const std::string* deflated() const;
 
+  // The text as one Server-Sent Events event ("id:" and "data:" lines,
+  // net/sse_request.hpp), made on first use like the compressed form, so
+  // every event-stream client of the frame writes the same bytes.
+  const std::string& sse_event() const;
+
  private:
   mutable std::once_flag once_;
   mutable std::string deflated_;
   mutable bool worth_it_ = false;
+  mutable std::once_flag sse_once_;
+  mutable std::string sse_;
 };
 
 }  // namespace queuecast

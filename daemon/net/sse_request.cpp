@@ -127,4 +127,9 @@ std::string sse_event(const std::string& message) {
   return event;
 }
 
+const std::string& frame_text::sse_event() const {
+  std::call_once(sse_once_, [this] { sse_ = queuecast::sse_event(*this); });
+  return sse_;
+}
+
 }  // namespace queuecast

@@ -105,6 +105,16 @@ asio::awaitable<bool> sse_session<Stream>::write(std::string bytes) {
   co_return !ec;
 }
 
+// The frames' shared event texts in one gathered write: nothing is copied
+// per client (the caller keeps the frames alive until it returns).
+template <class Stream>
+asio::awaitable<bool> sse_session<Stream>::write(const std::vector<asio::const_buffer>& buffers) {
+  beast::get_lowest_layer(stream_).expires_after(write_timeout);
+  auto [ec, n] = co_await asio::async_write(stream_, buffers, asio::as_tuple(asio::use_awaitable));
+  beast::get_lowest_layer(stream_).expires_never();
+  co_return !ec;
+}
+
 template <class Stream>
 asio::awaitable<void> sse_session<Stream>::write_loop() {
   auto self = this->shared_from_this();
@@ -141,23 +151,26 @@ asio::awaitable<void> sse_session<Stream>::write_loop() {
       }
       continue;
     }
-    std::string bytes;
     std::vector<frame> batch;
     batch.swap(queue_);
-    for (const frame& f : batch) bytes += sse_event(*f);
     if (latest_) {
-      bytes += sse_event(**latest_);
+      batch.push_back(std::move(*latest_));
       latest_.reset();
     }
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(batch.size());
+    for (const frame& f : batch) buffers.push_back(asio::buffer(f->sse_event()));
     if (closing_ && queue_.empty()) {
-      bytes += "event: close\ndata: " + close_reason_ + "\n\n";
-      co_await write(std::move(bytes));
+      std::string close_event = "event: close\ndata: " + close_reason_ + "\n\n";
+      buffers.push_back(asio::buffer(close_event));
+      co_await write(buffers);
       beast::error_code ignored;
       beast::get_lowest_layer(stream_).socket().shutdown(asio::ip::tcp::socket::shutdown_both,
                                                          ignored);
       co_return;
     }
-    if (!co_await write(std::move(bytes))) co_return;
+    bool written = co_await write(buffers);
+    if (!written) co_return;
   }
 }
 

@@ -51,6 +51,7 @@ class sse_session : public subscriber_sink,
  private:
   asio::awaitable<void> write_loop();
   asio::awaitable<bool> write(std::string bytes);
+  asio::awaitable<bool> write(const std::vector<asio::const_buffer>& buffers);
   void wake() { wakeup_.cancel(); }
   void leave_hub();
 
