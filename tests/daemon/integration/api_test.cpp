@@ -27,15 +27,6 @@ const std::string bare_role = "qc_api_bare";        // granted nothing
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
-std::string write_file(const std::string& name, const std::string& content) {
-  std::string path =
-      std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
-                                                     : "/tmp") +
-      "/" + name;
-  std::ofstream(path) << content << "\n";
-  return path;
-}
-
 std::string token(const std::string& sub, const std::string& role, json::array topics) {
   return hs256_token(secret, {{"sub", sub}, {"role", role}, {"topics", topics}, {"exp_in", 600}});
 }
@@ -93,8 +84,8 @@ class api_test : public ::testing::Test {
     for (const auto* q : {"act", "batch", "other"})
       s.exec(std::string("SELECT queuecast.create_queue('") + q + "')");
     daemon_ = new daemon_process(db,
-                                 {"--jwt-secret-file", write_file("api-secret", secret),
-                                  "--token-file", write_file("api-token", static_token),
+                                 {"--jwt-secret-file", write_test_file("api-secret", secret),
+                                  "--token-file", write_test_file("api-token", static_token),
                                   "--actions-database", "dbname=" + db + " user=" + actions_role},
                                  static_token);
   }

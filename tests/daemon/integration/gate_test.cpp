@@ -26,15 +26,6 @@ headers bearer(const std::string& token) {
   return {{"Authorization", "Bearer " + token}};
 }
 
-std::string write_file(const std::string& name, const std::string& content) {
-  std::string path =
-      std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
-                                                     : "/tmp") +
-      "/" + name;
-  std::ofstream(path) << content << "\n";
-  return path;
-}
-
 std::string token_for(json::object claims) {
   return hs256_token(secret, std::move(claims));
 }
@@ -52,11 +43,11 @@ class gate_test : public ::testing::Test {
     s.exec("SELECT queuecast.create_queue('b')");
     s.exec("SELECT queuecast.enqueue('a', 'in a')");
     s.exec("SELECT queuecast.enqueue('b', 'secret of b')");
-    daemon_ =
-        new daemon_process(db,
-                           {"--jwt-secret-file", write_file("gate-secret", secret), "--token-file",
-                            write_file("gate-token", static_token), "--auth-timeout", "2"},
-                           static_token);
+    daemon_ = new daemon_process(
+        db,
+        {"--jwt-secret-file", write_test_file("gate-secret", secret), "--token-file",
+         write_test_file("gate-token", static_token), "--auth-timeout", "2"},
+        static_token);
   }
   static void TearDownTestSuite() {
     delete daemon_;

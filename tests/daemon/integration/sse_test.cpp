@@ -129,13 +129,10 @@ class sse_test : public ::testing::Test {
     pg_session s(conninfo(db));
     s.exec("SELECT queuecast.create_queue('a')");
     s.exec("SELECT queuecast.create_queue('b')");
-    std::string path =
-        std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
-                                                       : "/tmp") +
-        "/sse-secret";
-    std::ofstream(path) << secret << "\n";
-    daemon_ = new daemon_process(
-        db, {"--jwt-secret-file", path, "--token", static_token, "--window", "4"}, static_token);
+    daemon_ = new daemon_process(db,
+                                 {"--jwt-secret-file", write_test_file("sse-secret", secret),
+                                  "--token", static_token, "--window", "4"},
+                                 static_token);
   }
   static void TearDownTestSuite() {
     delete daemon_;

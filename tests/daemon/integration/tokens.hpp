@@ -13,13 +13,14 @@
 
 namespace qc_test {
 
-// A 32-byte HS256 secret in a file, for --jwt-secret-file.
-inline std::string write_secret_file(const std::string& secret) {
+// `content` and a newline in a file of the test logs' folder, for the
+// daemon's file flags (--jwt-secret-file, --token-file); its path.
+inline std::string write_test_file(const std::string& name, const std::string& content) {
   std::string path =
       std::string(std::getenv("QUEUECAST_TEST_LOGS") ? std::getenv("QUEUECAST_TEST_LOGS")
                                                      : "/tmp") +
-      "/jwt-secret-" + std::to_string(::getpid());
-  std::ofstream(path) << secret << "\n";
+      "/" + name;
+  std::ofstream(path) << content << "\n";
   return path;
 }
 
