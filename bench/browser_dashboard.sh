@@ -14,25 +14,19 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."
 source "$root/tests/harness/pgcluster.sh"
 source "$here/pgbench_lib.sh"
+source "$here/daemon_lib.sh"
 seconds="${1:-60}"
 phases="${2:-500}"
 build="${QUEUECAST_BUILD:-$root/build}"
 (cd "$root/tests/web" && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; })
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-browser.XXXXXX")"
-daemon_pid=
-trap '[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; pgcluster_stop; rm -rf "$tmp"' EXIT
+trap 'bench_stop_daemon; pgcluster_stop; rm -rf "$tmp"' EXIT
 pgcluster_start "$tmp/cluster" "synchronous_commit = off" >/dev/null
 bench_phases_db browser "$phases" >/dev/null
 # A realistic mix of statuses.
 pgcluster_psql -d browser -c "UPDATE queuecast.phases SET status = (ARRAY['queued','running','completed','failed','completed'])[1 + id % 5], worker = 'worker-' || (id % 8), attempts = 1 WHERE id % 5 <> 0" >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$build/queuecastd" --database "host=$PGHOST port=$PGPORT user=$PGUSER dbname=browser" \
-  --listen "127.0.0.1:$port" --token bench-token --log-level warn 2>"$tmp/daemon.log" &
-daemon_pid=$!
-for _ in $(seq 100); do
-  curl -sf -H 'Authorization: Bearer bench-token' "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+bench_start_daemon browser
+port=$daemon_port
 cat >"$tmp/rename.sql" <<SQL
 \\set id random(1, $phases)
 UPDATE queuecast.phases SET title = 'u ' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint WHERE id = :id;

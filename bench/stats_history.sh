@@ -15,16 +15,12 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."
 source "$root/tests/harness/pgcluster.sh"
+source "$here/daemon_lib.sh"
 sizes="${1:-1000000 10000000}"
 requests="${2:-10}"
 build="${QUEUECAST_BUILD:-$root/build}"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-stats.XXXXXX")"
-daemon_pid=
-stop_daemon() {
-  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  daemon_pid=
-}
-trap 'stop_daemon; pgcluster_stop; rm -rf "$tmp"' EXIT
+trap 'bench_stop_daemon; pgcluster_stop; rm -rf "$tmp"' EXIT
 pgcluster_start "$tmp/cluster" "fsync = off" "synchronous_commit = off" "max_wal_size = 8GB" \
   "shared_buffers = 256MB" >/dev/null
 
@@ -71,21 +67,15 @@ SQL
   naive_ms=$(exec_ms "$tmp/naive.sql")
   window_rows=$(psql -X -At -d "$db" -c "SELECT count(*) FROM queuecast.changes WHERE committed_at > now() - interval '1 hour'")
   # End to end through the daemon: HTTP, the sql_service connection, JSON.
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$build/queuecastd" --database "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$db" \
-    --listen "127.0.0.1:$port" --token bench-token --log-level warn 2>"$tmp/daemon.log" &
-  daemon_pid=$!
-  for _ in $(seq 100); do
-    curl -sf -H 'Authorization: Bearer bench-token' "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  bench_start_daemon "$db"
+  port=$daemon_port
   http_times=$(for _ in $(seq "$requests"); do
     curl -s -o /dev/null -m 30 -w '%{time_total}\n' -H 'Authorization: Bearer bench-token' \
       "http://127.0.0.1:$port/api/v1/queues/bench/stats?minutes=60"
   done | sort -n)
   http_p50=$(echo "$http_times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)] * 1000}')
   http_max=$(echo "$http_times" | tail -1 | awk '{print $1 * 1000}')
-  stop_daemon
+  bench_stop_daemon
   rows_out+=("$size $window_rows $load_s $ours_ms $naive_ms $http_p50 $http_max")
   pgcluster_psql -d postgres -c "DROP DATABASE $db" >/dev/null
 done
