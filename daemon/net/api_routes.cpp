@@ -6,6 +6,7 @@
 #include "../util/metrics.hpp"
 #include "api_request.hpp"
 #include "messages.hpp"
+#include "stats_cache.hpp"
 
 namespace queuecast {
 
@@ -156,6 +157,11 @@ asio::awaitable<void> phase_detail(pg_connection& db, std::int64_t id, auth::pri
   out = json_reply(req, http::status::ok, PQgetvalue(r.get(), 0, 1));
 }
 
+stats_cache& shared_stats() {
+  static stats_cache cache;
+  return cache;
+}
+
 asio::awaitable<void> queue_stats(pg_connection& db, std::string queue, int minutes,
                                   http_request req, http_response& out) {
   sql_params name{queue};
@@ -167,6 +173,7 @@ asio::awaitable<void> queue_stats(pg_connection& db, std::string queue, int minu
   }
   sql_params params{queue, std::to_string(minutes), topic_of_queue(queue)};
   pg_result r = co_await db.query(queue_stats_sql, params);
+  shared_stats().keep(queue, minutes, PQgetvalue(r.get(), 0, 0));
   out = json_reply(req, http::status::ok, PQgetvalue(r.get(), 0, 0));
 }
 
@@ -299,22 +306,10 @@ std::optional<http_response> refuse(const http_request& req, http_context& ctx,
   return std::nullopt;
 }
 
-asio::awaitable<http_response> answer_checked(const http_request& req, http_context& ctx,
-                                              const request_origin& from) {
-  if (from.admin_listener)
-    co_return error_response(req, http::status::not_found, "not_found",
-                             "only /healthz, /readyz and /metrics are served here");
-  if (auto refused = ctx.door.check_browser(req, from.tls))
-    co_return error_response(req, refused->status, refused->code, refused->message);
-  auto parsed = parse_api_request(req);
-  if (auto* refused = std::get_if<refusal>(&parsed))
-    co_return error_response(req, refused->status, refused->code, refused->message);
-  api_request what = std::get<api_request>(std::move(parsed));
-  auto credential = gate::header_credential(req);
-  auth::verdict verdict = ctx.door.authenticate(credential, from.peer);
-  if (auto refused = refuse(req, ctx, what, verdict, credential.has_value())) co_return *refused;
-  const auth::principal& who = *verdict.who;
-
+// The request's statements on its service (actions or reads), and what
+// their failures mean to the caller.
+asio::awaitable<http_response> run_statements(const http_request& req, http_context& ctx,
+                                              const api_request& what, const auth::principal& who) {
   http_response out;
   sql_service& service = changes_queue(what.action) ? *ctx.actions : *ctx.reads;
   // Named, not built inside the co_await: GCC 12 miscompiles a capturing
@@ -356,6 +351,31 @@ asio::awaitable<http_response> answer_checked(const http_request& req, http_cont
           {{"action", std::string(action_name(what.action))}, {"error", e.what()}});
     out = failure_response(req, e);
   }
+  co_return out;
+}
+
+asio::awaitable<http_response> answer_checked(const http_request& req, http_context& ctx,
+                                              const request_origin& from) {
+  if (from.admin_listener)
+    co_return error_response(req, http::status::not_found, "not_found",
+                             "only /healthz, /readyz and /metrics are served here");
+  if (auto refused = ctx.door.check_browser(req, from.tls))
+    co_return error_response(req, refused->status, refused->code, refused->message);
+  auto parsed = parse_api_request(req);
+  if (auto* refused = std::get_if<refusal>(&parsed))
+    co_return error_response(req, refused->status, refused->code, refused->message);
+  api_request what = std::get<api_request>(std::move(parsed));
+  auto credential = gate::header_credential(req);
+  auth::verdict verdict = ctx.door.authenticate(credential, from.peer);
+  if (auto refused = refuse(req, ctx, what, verdict, credential.has_value())) co_return *refused;
+  const auth::principal& who = *verdict.who;
+  // Granted: a recent answer for the queue serves any caller who may read it.
+  if (what.action == api_action::stats) {
+    if (auto body = shared_stats().find(what.queue, what.minutes))
+      co_return json_reply(req, http::status::ok, std::move(*body));
+  }
+
+  http_response out = co_await run_statements(req, ctx, what, who);
   if (changes_queue(what.action)) log_action(what, who, from, out);
   co_return out;
 }

@@ -159,10 +159,10 @@ asio::awaitable<void> sse_session<Stream>::write_loop() {
     }
     std::vector<asio::const_buffer> buffers;
     buffers.reserve(batch.size());
-    for (const frame& f : batch) buffers.push_back(asio::buffer(f->sse_event()));
+    for (const frame& f : batch) buffers.emplace_back(asio::buffer(f->sse_event()));
     if (closing_ && queue_.empty()) {
       std::string close_event = "event: close\ndata: " + close_reason_ + "\n\n";
-      buffers.push_back(asio::buffer(close_event));
+      buffers.emplace_back(asio::buffer(close_event));
       co_await write(buffers);
       beast::error_code ignored;
       beast::get_lowest_layer(stream_).socket().shutdown(asio::ip::tcp::socket::shutdown_both,

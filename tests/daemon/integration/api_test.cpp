@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <thread>
 
 #include "daemon_fixture.hpp"
 #include "tokens.hpp"
@@ -352,6 +353,16 @@ TEST_F(api_test, stats_count_what_sql_counts_and_refuse_what_they_must) {
             sql_.number("SELECT count(*) FROM queuecast.phases WHERE queue = 'stats' AND status "
                         "IN ('queued', 'ready')"));
   EXPECT_EQ(stats.at("wait_ms").at("count").as_int64(), 6);
+  // Asked again at once, by another caller: the same answer, not a second
+  // statement (its window would start later).
+  auto again = get(port(), "/api/v1/queues/stats/stats?minutes=30", static_token);
+  EXPECT_EQ(again.second.at("since"), stats.at("since"));
+  // The kept answer is given only to callers the queue's grant admits.
+  EXPECT_EQ(get(port(), "/api/v1/queues/stats/stats?minutes=30", other_operator).first, 403);
+  EXPECT_EQ(http_get(port(), "/api/v1/queues/stats/stats?minutes=30").first, 401);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  auto later = get(port(), "/api/v1/queues/stats/stats?minutes=30", viewer_token);
+  EXPECT_NE(later.second.at("since"), stats.at("since")) << "answers are kept 2 s, no longer";
   EXPECT_EQ(get(port(), "/api/v1/queues/stats/stats", other_operator).first, 403);
   EXPECT_EQ(get(port(), "/api/v1/queues/none/stats", static_token).first, 404);
   for (const std::string bad :
