@@ -150,6 +150,71 @@ COMMENT ON FUNCTION queuecast.commit_order_holder() IS
     'The backend holding the commit-order lock (none, or one row), an upper bound of how long it has held it, and how many wait for it.';
 
 ------------------------------------------------------------------------------
+-- A phase's timeline: who, where, and only its own lifetime
+------------------------------------------------------------------------------
+
+-- Its statuses in commit order: when it entered each, when it left and how
+-- long it stayed (the last one's left_at and duration are open: null), on
+-- which worker - an UPDATE's data holds only the columns it changed, so it is
+-- the last worker set at or before the change - and who made the change.
+--
+-- Only this phase's lifetime is read: an id can be handed out again after
+-- TRUNCATE ... RESTART IDENTITY, and the earlier phase's statuses are not
+-- this one's. The history has no index on (entity, key) (every index is
+-- written under the commit-order lock), so the scan starts at the first
+-- change committed at or after the phase was created, found by binary search
+-- over seq: committed_at never decreases along seq (docs/capture.md). A phase
+-- that no longer exists is shown from its last INSERT (a full scan).
+-- queuecastd's phase detail (GET /api/v1/phases/<id>) is this function.
+DROP FUNCTION queuecast.phase_timeline(bigint);
+CREATE FUNCTION queuecast.phase_timeline(p_phase_id bigint)
+RETURNS TABLE (seq bigint, status text, entered_at timestamptz, left_at timestamptz,
+               duration interval, worker text, role_name name, application_name text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE born AS (
+        SELECT created_at FROM queuecast.phases WHERE id = p_phase_id
+    ), search(lo, hi) AS (
+        SELECT coalesce((SELECT min(c.seq) FROM queuecast.changes c), 0),
+               coalesce((SELECT max(c.seq) FROM queuecast.changes c), 0) + 1
+         WHERE EXISTS (SELECT FROM born)
+        UNION ALL
+        SELECT CASE WHEN m.at < (SELECT created_at FROM born) THEN m.mid + 1 ELSE s.lo END,
+               CASE WHEN m.at < (SELECT created_at FROM born) THEN s.hi ELSE m.mid END
+          FROM search s
+         CROSS JOIN LATERAL (
+            SELECT (s.lo + s.hi) / 2 AS mid,
+                   (SELECT c.committed_at FROM queuecast.changes c
+                     WHERE c.seq >= (s.lo + s.hi) / 2 ORDER BY c.seq LIMIT 1) AS at) m
+         WHERE s.lo < s.hi
+    ), first_seq(seq) AS (
+        SELECT coalesce(
+            (SELECT s.lo FROM search s WHERE s.lo >= s.hi LIMIT 1),
+            (SELECT max(c.seq) FROM queuecast.changes c
+              WHERE c.entity = 'phase' AND c.key = p_phase_id::text AND c.op = 'INSERT'),
+            0)
+    ), lifetime AS (
+        SELECT c.seq, c.old_status, c.new_status, c.data, c.committed_at, c.role_name,
+               c.application_name
+          FROM queuecast.changes c
+         WHERE c.seq >= (SELECT f.seq FROM first_seq f)
+           AND c.entity = 'phase' AND c.key = p_phase_id::text
+    )
+    SELECT h.seq, h.new_status, h.committed_at,
+           lead(h.committed_at) OVER w,
+           lead(h.committed_at) OVER w - h.committed_at,
+           (SELECT x.data->>'worker' FROM lifetime x
+             WHERE x.seq <= h.seq AND x.data::jsonb ? 'worker'
+             ORDER BY x.seq DESC LIMIT 1),
+           h.role_name, h.application_name
+      FROM lifetime h
+     WHERE h.new_status IS NOT NULL AND h.new_status IS DISTINCT FROM h.old_status
+    WINDOW w AS (ORDER BY h.seq)
+     ORDER BY h.seq
+$$;
+COMMENT ON FUNCTION queuecast.phase_timeline(bigint) IS
+    'A phase''s statuses in commit order with when, how long, on which worker and by whom; its own lifetime only.';
+
+------------------------------------------------------------------------------
 -- Every SQL and PL/pgSQL function pins search_path: no caller's schema can
 -- shadow an operator or function they use. Those that change the queue run
 -- as the owner.

@@ -99,50 +99,18 @@ asio::awaitable<std::optional<std::string>> queue_of_phase(pg_connection& db, st
 }
 
 // The phase, and its statuses in commit order with how long each lasted, who
-// made the change (role, application) and on which worker: from history.
-// The history has no index on (entity, key) (every index is written under the
-// commit-order lock), so the scan starts at the first change committed at or
-// after the phase was created, found by binary search over seq as for the
-// charts (pg/queue_stats_sql.hpp): a phase's detail reads its own lifetime's
-// history, not all of it, and never an earlier phase that had its id.
+// made the change (role, application) and on which worker: from history, by
+// queuecast.phase_timeline(), which reads the phase's own lifetime only (not
+// all of history, and never an earlier phase that had its id).
 constexpr const char* detail_sql = R"(
-WITH RECURSIVE p AS (
-  SELECT * FROM queuecast.phases WHERE id = $1
-), search(lo, hi) AS (
-  SELECT coalesce((SELECT min(seq) FROM queuecast.changes), 0),
-         coalesce((SELECT max(seq) FROM queuecast.changes), 0) + 1
-  UNION ALL
-  SELECT CASE WHEN m.at < (SELECT created_at FROM p) THEN m.mid + 1 ELSE s.lo END,
-         CASE WHEN m.at < (SELECT created_at FROM p) THEN s.hi ELSE m.mid END
-    FROM search s
-    CROSS JOIN LATERAL (
-      SELECT (s.lo + s.hi) / 2 AS mid,
-             (SELECT c.committed_at FROM queuecast.changes c
-               WHERE c.seq >= (s.lo + s.hi) / 2 ORDER BY c.seq LIMIT 1) AS at) m
-   WHERE s.lo < s.hi AND EXISTS (SELECT FROM p)
-), history AS (
-  SELECT c.seq, c.old_status, c.new_status, c.data, c.committed_at, c.role_name, c.application_name
-    FROM queuecast.changes c
-   WHERE c.seq >= (SELECT lo FROM search WHERE lo >= hi LIMIT 1)
-     AND c.entity = 'phase' AND c.key = $1::text
-)
 SELECT p.queue, json_build_object(
   'phase', queuecast.phase_json(p),
   'timeline', coalesce((
     SELECT json_agg(t ORDER BY t.seq) FROM (
-      SELECT h.seq, h.new_status AS status, h.committed_at AS entered_at,
-             lead(h.committed_at) OVER w AS left_at,
-             extract(epoch FROM lead(h.committed_at) OVER w - h.committed_at) * 1000 AS duration_ms,
-             -- An UPDATE's data holds the columns it changed: the worker is
-             -- the last one set at or before this change.
-             (SELECT x.data->>'worker' FROM history x
-               WHERE x.seq <= h.seq AND x.data::jsonb ? 'worker'
-               ORDER BY x.seq DESC LIMIT 1) AS worker,
-             h.role_name AS role, h.application_name
-        FROM history h
-       WHERE h.new_status IS NOT NULL AND h.new_status IS DISTINCT FROM h.old_status
-      WINDOW w AS (ORDER BY h.seq)) t), '[]'::json))::text
-  FROM p)";
+      SELECT seq, status, entered_at, left_at, extract(epoch FROM duration) * 1000 AS duration_ms,
+             worker, role_name AS role, application_name
+        FROM queuecast.phase_timeline(p.id)) t), '[]'::json))::text
+  FROM queuecast.phases p WHERE p.id = $1)";
 
 asio::awaitable<void> phase_detail(pg_connection& db, std::int64_t id, auth::principal who,
                                    http_request req, http_response& out) {

@@ -1,6 +1,6 @@
 -- History helpers and retention.
 -- Autocommit: history is written at commit.
-SELECT plan(12);
+SELECT plan(18);
 SELECT queuecast.create_queue('hist');
 SELECT queuecast.enqueue('hist', 'h1') AS id \gset
 SELECT queuecast.claim('hist', 'w');
@@ -13,6 +13,25 @@ SELECT ok((SELECT bool_and(duration >= interval '0') FROM queuecast.phase_timeli
           'durations are non-negative');
 SELECT ok((SELECT duration IS NULL FROM queuecast.phase_timeline(:id) ORDER BY seq DESC LIMIT 1),
           'the current status has an open duration');
+SELECT is(ARRAY(SELECT coalesce(worker, '-') FROM queuecast.phase_timeline(:id)), ARRAY['-', 'w', 'w'],
+          'the worker of each status, carried forward from the claim');
+SELECT is((SELECT count(*) FROM queuecast.phase_timeline(:id) WHERE role_name = current_user), 3::bigint,
+          'the role that made each change');
+
+-- A deleted phase keeps its timeline; an id handed out again (here by hand,
+-- as TRUNCATE ... RESTART IDENTITY does) starts a timeline of its own.
+SELECT queuecast.enqueue('hist', 'h2') AS reused \gset
+SELECT queuecast.claim('hist', 'w2');
+DELETE FROM queuecast.phases WHERE id = :reused;
+SELECT is(ARRAY(SELECT status FROM queuecast.phase_timeline(:reused)), ARRAY['queued', 'running'],
+          'a deleted phase: its statuses up to the delete');
+SELECT pg_sleep(0.01);
+INSERT INTO queuecast.phases (id, queue, title) OVERRIDING SYSTEM VALUE VALUES (:reused, 'hist', 'h2 again');
+SELECT is(ARRAY(SELECT status FROM queuecast.phase_timeline(:reused)), ARRAY['queued'],
+          'an id handed out again: only the new phase''s statuses');
+SELECT is(ARRAY(SELECT coalesce(worker, '-') FROM queuecast.phase_timeline(:reused)), ARRAY['-'],
+          'an id handed out again: not the earlier phase''s worker');
+SELECT is_empty($$SELECT * FROM queuecast.phase_timeline(-5)$$, 'no timeline for an unknown phase');
 SELECT throws_ok($$SELECT * FROM queuecast.history('bogus', '1')$$, '22023', NULL, 'unknown entity');
 SELECT is_empty($$SELECT * FROM queuecast.phase_history(-5)$$, 'no history for an unknown phase');
 
