@@ -63,6 +63,10 @@ function phaseRow(p) {
   row.append(el('td', null, p.phase_number), title, status, el('td', null, p.position), el('td', null, p.priority),
     el('td', null, p.worker), el('td', null, `${p.attempts}/${p.max_attempts}`), el('td', null, duration(p)),
     operator.phaseControls(p));
+  // The rows are laid out as grids (dashboard.css), which drops a table's
+  // implicit semantics: the roles say it explicitly.
+  row.setAttribute('role', 'row');
+  for (const cell of row.cells) cell.setAttribute('role', 'cell');
   return row;
 }
 
@@ -92,10 +96,13 @@ function groupFor(key) {
     const group = el('div', 'group');
     const heading = el('h3');
     const table = el('table');
+    table.setAttribute('role', 'table');
     const head = el('tr');
+    head.setAttribute('role', 'row');
     for (const name of PHASE_COLUMNS) {
       const th = el('th', null, name);
       th.scope = 'col';
+      th.setAttribute('role', 'columnheader');
       if (!name) th.append(el('span', 'visually-hidden', 'actions'));
       head.append(th);
     }
