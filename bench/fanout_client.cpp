@@ -24,7 +24,9 @@
 // keeps its share small (its CPU time is printed, gen_cpu_s).
 //
 // Usage: fanout_client PORT PATH MODE CONNINFO QUEUE CLIENTS RATE SECONDS [DRAIN_SECONDS]
-//   PATH  /ws, /api/v1/ws/queue?queue=q, or any path of the relay/limit writer
+//   PATH  /ws, /api/v1/ws/queue?queue=q, or any path of the relay/limit writer;
+//         /sse?topic=queue:q&mode=M: Server-Sent Events instead of WebSocket
+//         (a plain GET, each event's data line is one message)
 //   MODE  snapshot | delta (send a subscribe to queue:QUEUE) | none (no subscribe)
 // FANOUT_CLIENT_PARSE=1: parse every message with Boost.JSON, as a real
 // client does, before looking at it. Slower readers: the server's socket
@@ -192,6 +194,12 @@ class generator {
  public:
   explicit generator(options o) : o_(std::move(o)), clients_(static_cast<std::size_t>(o_.clients)) {
     ep_ = epoll_create1(0);
+    sse_ = o_.path.rfind("/sse", 0) == 0;
+    if (sse_) {
+      request_ = "GET " + o_.path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(o_.port) +
+                 "\r\nAccept: text/event-stream\r\n\r\n";
+      return;
+    }
     subscribe_ = o_.mode == "none"
                      ? std::string()
                      : client_frame(1, "{\"type\":\"subscribe\",\"topic\":\"queue:" + o_.queue +
@@ -317,7 +325,7 @@ class generator {
   bool on_handshake(client& c) {
     std::size_t end = c.in.find("\r\n\r\n");
     if (end == std::string::npos) return false;
-    if (c.in.compare(0, 12, "HTTP/1.1 101") != 0) {
+    if (c.in.compare(0, 12, sse_ ? "HTTP/1.1 200" : "HTTP/1.1 101") != 0) {
       fail(c);
       return false;
     }
@@ -335,8 +343,10 @@ class generator {
     return true;
   }
 
-  // Handles the complete frames at the front of `in`; returns the bytes used.
+  // Handles the complete frames (events) at the front of `in`; returns the
+  // bytes used.
   std::size_t parse(client& c, std::string_view in, std::int64_t received) {
+    if (sse_) return parse_events(c, in, received);
     std::size_t pos = 0;
     while (c.st == state::open) {
       std::string_view b = in.substr(pos);
@@ -389,6 +399,31 @@ class generator {
     return pos;
   }
 
+  // Server-Sent Events: "id: N\ndata: JSON\n\n" per message (the JSON is
+  // one line), comments (": heartbeat") and "retry:" carry none, and
+  // "event: close" ends the stream ({"type":"closed","code":N,...}).
+  std::size_t parse_events(client& c, std::string_view in, std::int64_t received) {
+    std::size_t pos = 0;
+    while (c.st == state::open) {
+      std::size_t end = in.find("\n\n", pos);
+      if (end == std::string_view::npos) break;
+      std::string_view event = in.substr(pos, end - pos);
+      pos = end + 2;
+      std::size_t data = event.rfind("data: ");
+      if (data == std::string_view::npos || (data > 0 && event[data - 1] != '\n')) continue;
+      std::string_view message = event.substr(data + 6);
+      if (event.rfind("event: close", 0) == 0) {
+        std::size_t code = message.find("\"code\":");
+        if (code != std::string_view::npos) c.close_code = std::atoi(message.data() + code + 7);
+        fail(c);
+        break;
+      }
+      c.payload_bytes += message.size();
+      on_message(c, message, received);
+    }
+    return pos;
+  }
+
   // A compressed message is inflated first: a snapshot (one marker, near
   // its front) only as far as the last '}' of its first 4 KB, which ends
   // any marker title in it; the whole message when the marker is not there,
@@ -437,6 +472,7 @@ class generator {
   std::uint64_t messages_ = 0, bad_json_ = 0;
   std::size_t last_message_bytes_ = 0;
   std::string subscribe_, request_;
+  bool sse_ = false;  // PATH is /sse...: Server-Sent Events, not WebSocket
   char scratch_[256 * 1024];
 };
 

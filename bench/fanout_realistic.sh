@@ -7,6 +7,8 @@
 #   qd-compat    queuecastd, /api/v1/ws/queue?queue=Q (no subscribe)
 #   qd-snapshot  queuecastd, /ws, subscribe in snapshot mode
 #   qd-delta     queuecastd, /ws, subscribe in delta mode
+#   qd-sse-snapshot, qd-sse-delta  queuecastd, /sse?topic=queue:Q&mode=...
+#                (Server-Sent Events, the transport that passes every proxy)
 #   qd-*-tN      the same with --threads N (qd-snapshot-t1: one thread for
 #                every connection; without a suffix: one per core)
 #   relay        bench/baseline_relay: Node, pg + ws, trigger -> NOTIFY ->
@@ -118,6 +120,8 @@ start_server() {
         qd-compat) path="/api/v1/ws/queue?queue=$queue" mode=none ;;
         qd-snapshot) path=/ws mode=snapshot ;;
         qd-delta) path=/ws mode=delta ;;
+        qd-sse-snapshot) path="/sse?topic=queue:$queue&mode=snapshot" mode=none ;;
+        qd-sse-delta) path="/sse?topic=queue:$queue&mode=delta" mode=none ;;
       esac
       ;;
     relay)
@@ -187,7 +191,7 @@ sat_clients="${client_counts%% *}"
 sat_phases="${phase_counts%% *}"
 if [ "$sat_rate" -gt 0 ]; then
   for server in $servers; do
-    case "$server" in qd-compat | qd-snapshot | qd-compat-t* | qd-snapshot-t* | limit) ;; *) continue ;; esac
+    case "$server" in qd-compat | qd-snapshot | qd-sse-snapshot | qd-compat-t* | qd-snapshot-t* | limit) ;; *) continue ;; esac
     run saturation "$server" "$sat_clients" "$sat_phases" "$sat_rate" "$sat_seconds"
   done
 fi

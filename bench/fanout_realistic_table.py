@@ -18,6 +18,8 @@ NAMES = {
     "qd-compat": "queuecastd `/api/v1/ws/queue` (compat)",
     "qd-snapshot": "queuecastd `/ws` snapshot",
     "qd-delta": "queuecastd `/ws` delta",
+    "qd-sse-snapshot": "queuecastd `/sse` snapshot (Server-Sent Events)",
+    "qd-sse-delta": "queuecastd `/sse` delta (Server-Sent Events)",
     "relay": "baseline relay (Node, pg + ws)",
     "limit": "limit writer (epoll)",
     "limit-delta": "limit writer (epoll), delta-sized messages",
@@ -152,6 +154,25 @@ def main():
             "delivered/s / limit writer's |",
             "|---|---|---|---|---|---|",
         ] + ratios
+    sse = []
+    for r in latency:
+        ws = find(latency, r["server"].replace("qd-sse-", "qd-"), r["clients"], r["phases"])
+        if not r["server"].startswith("qd-sse-") or "p99_us" not in r or not ws:
+            continue
+        cpu = float(ws["server_cpu_s"])
+        sse.append(f"| {name(r['server'])} | {r['clients']} | {r['phases']} | "
+                   f"{int(r['p99_us']) / max(1, int(ws['p99_us'])):.2f} | "
+                   f"{float(r['server_cpu_s']) / cpu if cpu > 0 else float('nan'):.2f} | "
+                   f"{float(r['delivered_per_s']) / max(1.0, float(ws['delivered_per_s'])):.2f} |")
+    if sse:
+        out += [
+            "",
+            "Server-Sent Events against WebSocket, same run, same clients, same mode: p99, the server's CPU "
+            "time and deliveries per second of `/sse` over those of `/ws`.",
+            "",
+            "| `/sse` | clients | phases | p99 / `/ws` p99 | server CPU / `/ws` | delivered/s / `/ws` |",
+            "|---|---|---|---|---|---|",
+        ] + sse
     if saturation:
         out += [
             "",

@@ -18,6 +18,9 @@ QUEUECAST_SECTION=fanout-realistic-10k-direct "$here/fanout_realistic.sh" "10000
 "$here/auth_cost.sh"
 # Issue 12: commit scaling with fsync on, and the doorbell's latency.
 "$here/commit_scaling.sh" 8 2 "1 4 16 64" 600
-# Issue 13: the charts on a long history, the dashboard in Chromium.
+# Issue 13: the charts on a long history, the dashboard in Chromium, and
+# Server-Sent Events against WebSocket at 1 000 and 10 000 clients.
 "$here/stats_history.sh" "1000000 10000000" 10
+QUEUECAST_SECTION=fanout-sse "$here/fanout_realistic.sh" "1000 10000" "50" 50 10 \
+  "qd-snapshot qd-sse-snapshot qd-delta qd-sse-delta" 200 5
 "$here/browser_dashboard.sh" 60 500
