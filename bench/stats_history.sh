@@ -7,7 +7,11 @@
 # timed end to end through queuecastd, and the same statement is timed in
 # PostgreSQL (EXPLAIN ANALYZE) against a baseline that finds the window with
 # a plain `committed_at >= now() - 1 hour` filter (no index on the history,
-# so a scan of the whole table). Loopback only; every step is bounded.
+# so a scan of the whole table). A phase's detail (GET /api/v1/phases/<id>,
+# queuecast.phase_timeline()) is timed the same way on a phase enqueued,
+# claimed and completed after the history was filled, against the
+# timeline's first version, which filtered the whole history on
+# (entity, key). Loopback only; every step is bounded.
 #
 # Usage: bench/stats_history.sh ["1000000 10000000"] [requests per size]
 # Writes the section `stats-history` of bench/RESULTS.md.
@@ -30,7 +34,8 @@ python3 - "$root/daemon/pg/queue_stats_sql.hpp" "$tmp" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 sql = re.search(r'R"\((.*)\)"', text, re.S).group(1)
-naive = sql.replace("c.seq >= (SELECT lo FROM first_seq)", "c.committed_at >= (SELECT since FROM bounds)")
+naive = sql.replace("c.seq BETWEEN (SELECT lo FROM first_seq) AND (SELECT max(seq) FROM queuecast.changes)",
+                    "c.committed_at >= (SELECT since FROM bounds)")
 assert naive != sql
 open(sys.argv[2] + "/ours.sql", "w").write(sql)
 open(sys.argv[2] + "/naive.sql", "w").write(naive)
@@ -65,6 +70,20 @@ SQL
   }
   ours_ms=$(exec_ms "$tmp/ours.sql")
   naive_ms=$(exec_ms "$tmp/naive.sql")
+  # A phase's detail: a phase with a short life at the end of the history.
+  phase=$(psql -X -q -At -d "$db" -c "SELECT queuecast.enqueue('bench', 'detail')")
+  psql -X -q -d "$db" -c "SELECT queuecast.claim('bench', 'bench-worker')" -c "SELECT queuecast.complete($phase)" >/dev/null
+  median_ms() {  # SQL: median of 5 EXPLAIN ANALYZE execution times
+    for _ in 1 2 3 4 5; do
+      timeout 600 psql -X -q -At -d "$db" -c "EXPLAIN (ANALYZE, FORMAT JSON) $1" |
+        python3 -c "import json,sys; print(json.loads(sys.stdin.read())[0]['Execution Time'])"
+    done | sort -n | sed -n 3p
+  }
+  detail_ms=$(median_ms "SELECT * FROM queuecast.phase_timeline($phase)")
+  detail_naive_ms=$(median_ms "SELECT c.seq, c.new_status, c.committed_at, lead(c.committed_at) OVER w
+    FROM queuecast.changes c WHERE c.entity = 'phase' AND c.key = '$phase'
+     AND c.new_status IS NOT NULL AND c.new_status IS DISTINCT FROM c.old_status
+    WINDOW w AS (ORDER BY c.seq) ORDER BY c.seq")
   window_rows=$(psql -X -At -d "$db" -c "SELECT count(*) FROM queuecast.changes WHERE committed_at > now() - interval '1 hour'")
   # End to end through the daemon: HTTP, the sql_service connection, JSON.
   bench_start_daemon "$db"
@@ -75,8 +94,12 @@ SQL
   done | sort -n)
   http_p50=$(echo "$http_times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)] * 1000}')
   http_max=$(echo "$http_times" | tail -1 | awk '{print $1 * 1000}')
+  detail_http_p50=$(for _ in $(seq "$requests"); do
+    curl -s -o /dev/null -m 30 -w '%{time_total}\n' -H 'Authorization: Bearer bench-token' \
+      "http://127.0.0.1:$port/api/v1/phases/$phase"
+  done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)] * 1000}')
   bench_stop_daemon
-  rows_out+=("$size $window_rows $load_s $ours_ms $naive_ms $http_p50 $http_max")
+  rows_out+=("$size $window_rows $load_s $ours_ms $naive_ms $http_p50 $http_max $detail_ms $detail_naive_ms $detail_http_p50")
   pgcluster_psql -d postgres -c "DROP DATABASE $db" >/dev/null
 done
 
@@ -85,8 +108,16 @@ import sys
 print("| history rows | rows in the last hour | stats statement (binary search) | baseline (committed_at filter) | statement / baseline | GET /stats through queuecastd, median | max |")
 print("|---|---|---|---|---|---|---|")
 for row in sys.argv[1:]:
-    size, window, load_s, ours, naive, http50, httpmax = row.split()
+    size, window, load_s, ours, naive, http50, httpmax, *_ = row.split()
     print(f"| {int(size):,} | {int(window):,} | {float(ours):.1f} ms | {float(naive):.0f} ms | {float(ours)/float(naive):.3f} | {float(http50):.1f} ms | {float(httpmax):.1f} ms |".replace(",", " "))
+print()
+print("A phase's detail at the end of the history: `queuecast.phase_timeline(id)` (binary search from the phase's creation) against the first version's filter on (entity, key) over the whole history, and `GET /api/v1/phases/<id>` through queuecastd.")
+print()
+print("| history rows | phase_timeline() | baseline (whole-history filter) | timeline / baseline | GET /api/v1/phases/<id>, median |")
+print("|---|---|---|---|---|")
+for row in sys.argv[1:]:
+    size, *_, detail, detail_naive, detail_http = row.split()
+    print(f"| {int(size):,} | {float(detail):.2f} ms | {float(detail_naive):.0f} ms | {float(detail)/float(detail_naive):.4f} | {float(detail_http):.1f} ms |".replace(",", " "))
 PY
 )"
 echo "$section"

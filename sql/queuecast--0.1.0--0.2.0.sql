@@ -186,17 +186,21 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                    (SELECT c.committed_at FROM queuecast.changes c
                      WHERE c.seq >= (s.lo + s.hi) / 2 ORDER BY c.seq LIMIT 1) AS at) m
          WHERE s.lo < s.hi
-    ), first_seq(seq) AS (
+    ), first_seq(seq, last) AS (
         SELECT coalesce(
             (SELECT s.lo FROM search s WHERE s.lo >= s.hi LIMIT 1),
             (SELECT max(c.seq) FROM queuecast.changes c
               WHERE c.entity = 'phase' AND c.key = p_phase_id::text AND c.op = 'INSERT'),
-            0)
+            0),
+            (SELECT max(c.seq) FROM queuecast.changes c)
     ), lifetime AS (
+        -- A closed range, not seq >= lo alone: the planner cannot know lo
+        -- and would guess a third of the history (a parallel scan of all of
+        -- it); a range is guessed narrow, and read from the primary key.
         SELECT c.seq, c.old_status, c.new_status, c.data, c.committed_at, c.role_name,
                c.application_name
           FROM queuecast.changes c
-         WHERE c.seq >= (SELECT f.seq FROM first_seq f)
+         WHERE c.seq BETWEEN (SELECT f.seq FROM first_seq f) AND (SELECT f.last FROM first_seq f)
            AND c.entity = 'phase' AND c.key = p_phase_id::text
     )
     SELECT h.seq, h.new_status, h.committed_at,
