@@ -132,6 +132,52 @@ class outbound_stream {
   }
   std::size_t queued_buffers() const { return queue_ ? queue_->size() : 0; }
 
+  // Plain TCP, no write in flight: writes what is queued (up to max_gather
+  // buffers) with one non-blocking sendmsg, and keeps what the socket did not
+  // take for the writer. True when nothing is left. A shard's drain that
+  // handed a session several frames sends them with this, in one system
+  // call rather than one per frame.
+  bool write_queued_at_once(
+      std::size_t& bytes_written) requires std::is_same_v<Next, asio::ip::tcp::socket> {
+    bytes_written = 0;
+    if (flushing_ || queued_buffers() == 0) return queued_buffers() == 0;
+    iovec parts[max_gather];
+    std::size_t taken = std::min(queue_->size(), max_gather);
+    for (std::size_t i = 0; i < taken; ++i) {
+      const chunk& c = (*queue_)[i];
+      const char* data = c.shared ? c.shared->data() + c.skip : c.owned.data();
+      std::size_t size = c.shared ? c.shared->size() - c.skip : c.owned.size();
+      parts[i] = {const_cast<char*>(data), size};
+    }
+    msghdr message{};
+    message.msg_iov = parts;
+    message.msg_iovlen = taken;
+    ssize_t sent = ::sendmsg(next_.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    std::size_t done = sent > 0 ? static_cast<std::size_t>(sent) : 0;
+    bytes_written = done;
+    // Whole chunks go; a chunk written in part keeps what is left (a header
+    // by its text, a payload by its offset).
+    while (done > 0) {
+      chunk& c = queue_->front();
+      std::size_t size = c.shared ? c.shared->size() - c.skip : c.owned.size();
+      if (done < size) {
+        if (c.shared) {
+          c.skip += done;
+        } else {
+          if (c.control) control_bytes_ -= done;
+          c.owned.erase(0, done);
+        }
+        break;
+      }
+      done -= size;
+      if (c.control) control_bytes_ -= c.owned.size();
+      queue_->pop_front();
+    }
+    if (queued_buffers() != 0) return false;
+    queue_.reset();
+    return true;
+  }
+
   // Writes everything queued, gathering up to max_gather buffers per write;
   // then a teardown Beast asked for. Only the session's writer calls this,
   // so there is never more than one write in flight.

@@ -78,6 +78,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   asio::awaitable<void> write_loop();
   std::pair<std::string, shared_bytes> wire_form(frame f) const;
   bool write_at_once(frame& f);
+  bool write_batch_at_once();
   void queue_for_writing();
   asio::awaitable<void> close_handshake();
   asio::awaitable<void> watch_credentials();
@@ -116,7 +117,7 @@ class ws_session : public subscriber_sink, public std::enable_shared_from_this<w
   std::map<std::string, frame> latest_;
   std::string last_conflated_topic_;  // written last: the next turn goes to the one after it
   bool accepted_ = false;             // the upgrade is answered: frames may go
-  bool after_drain_ = false;          // batch_delivered() is due (send_latest in a drain)
+  bool after_drain_ = false;          // batch_delivered() is due (a delivery in a drain)
   bool closing_ = false;
   bool close_started_ = false;  // the close frame is Beast's to send now
   bool finished_ = false;

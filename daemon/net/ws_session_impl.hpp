@@ -418,7 +418,12 @@ void ws_session<Stream>::send(frame f) {
   // Our own replies go after what the hub sent us earlier (shards.hpp).
   sink_.home().drain();
   if (finished_ || closing_) return;
-  if (queue_.empty() && write_at_once(f)) return;
+  // Inside a shard's drain, frames wait for its end (batch_delivered) and go
+  // in one write: a shard that fell behind hands a session several commits
+  // at once, and one system call per frame is then what limits fan-out
+  // (bench/RESULTS.md, fanout-sse: 10 000 delta clients).
+  if (!after_drain_) after_drain_ = sink_.home().after_drain(this->weak_from_this());
+  if (!after_drain_ && queue_.empty() && write_at_once(f)) return;
   queue_.push_back(std::move(f));
   if (queue_.size() > ctx_.cfg.max_queue) {
     process_metrics().slow_clients_closed++;
@@ -427,7 +432,7 @@ void ws_session<Stream>::send(frame f) {
     log(log_level::info, "slow_client_closed", {{"queued", std::to_string(ctx_.cfg.max_queue)}});
     return close(close_too_far_behind, "too far behind; reconnect and resume with since");
   }
-  wake_writer();
+  if (!after_drain_) wake_writer();
 }
 
 template <class Stream>
@@ -445,17 +450,14 @@ void ws_session<Stream>::send_latest(const std::string& topic, frame f) {
   if (!after_drain_) wake_writer();
 }
 
-// The newest conflated states go at once when nothing waits before them
-// (write_at_once); the writer takes what is left.
+// The end of a shard's drain: what it handed the session (ordered frames,
+// then the newest conflated states) goes at once, in one write
+// (write_batch_at_once); the writer takes what is left.
 template <class Stream>
 void ws_session<Stream>::batch_delivered() {
   after_drain_ = false;
-  while (!latest_.empty() && queue_.empty()) {
-    frame f = latest_.begin()->second;
-    if (!write_at_once(f)) break;
-    latest_.erase(latest_.begin());
-  }
-  if (!latest_.empty()) wake_writer();
+  if (queue_.empty() && latest_.empty()) return;
+  if (!write_batch_at_once()) wake_writer();
 }
 
 template <class Stream>
@@ -512,6 +514,27 @@ bool ws_session<Stream>::write_at_once(frame& f) {
     process_metrics().bytes_sent += bytes;
     process_metrics().socket_writes++;
     if (!all) wake_writer();
+    return true;
+  }
+}
+
+// The batch path of a delivery: on plain TCP, with nothing queued and no
+// write in flight, every frame waiting in the session goes to the socket in
+// one non-blocking sendmsg from here; what the socket does not take waits
+// for the writer. False: nothing was written; the caller wakes the writer.
+template <class Stream>
+bool ws_session<Stream>::write_batch_at_once() {
+  if constexpr (!std::is_same_v<Stream, asio::ip::tcp::socket>) {
+    return false;
+  } else {
+    auto& out = ws_.next_layer();
+    if (!accepted_ || finished_ || closing_ || out.busy()) return false;
+    queue_for_writing();
+    std::size_t bytes = 0;
+    out.write_queued_at_once(bytes);
+    process_metrics().bytes_sent += bytes;
+    process_metrics().socket_writes++;
+    if (out.has_output()) wake_writer();
     return true;
   }
 }
