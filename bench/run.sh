@@ -2,8 +2,8 @@
 # make bench: every benchmark that needs nothing but this checkout; each
 # writes its section of bench/RESULTS.md. About an hour on 2 cores. The
 # comparisons against an older build (doorbell_cost.sh, snapshot_cost.sh,
-# startup_bench.sh, idle_memory.sh with labels) take that build as an
-# argument and are run by hand.
+# startup_bench.sh, idle_memory.sh with labels, commit_lock_ab.sh) take
+# that build as an argument and are run by hand.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$here/capture_bench.sh" 8 3 "4 16"

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Two builds of the extension's library, side by side (issue 12): capture
+# against bare at one client count, synchronous_commit off and on, on fresh
+# preloaded clusters (fsync on), alternating A, B, A, B so that drift on this
+# shared machine hits both alike. Each block installs its library, starts a
+# cluster with shared_preload_libraries = 'queuecast' and runs pgbench (one
+# single-row UPDATE per transaction that really changes its row) against a
+# database with capture and one with capture disabled; every ratio is against
+# bare of the same block. The installed library is put back at the end.
+#
+# Usage: bench/commit_lock_ab.sh A.so B.so [clients] [seconds-per-run] [rounds-per-block]
+#   e.g. the library of an older commit (tools/build-release-library.sh, or
+#   `git stash; make`) against the working tree's queuecast.so.
+# Needs write access to PostgreSQL's library directory (run as root, as CI does).
+# Writes the section `commit-lock-ab` of bench/RESULTS.md. Loopback only;
+# every run is bounded by pgbench -T.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$here/.."
+source "$root/tests/harness/pgcluster.sh"
+source "$here/pgbench_lib.sh"
+[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+a_so="$(realpath "$1")"
+b_so="$(realpath "$2")"
+clients="${3:-16}"
+seconds="${4:-6}"
+rounds="${5:-2}"
+lib="$(pg_config --pkglibdir)"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-lock-ab.XXXXXX")"
+cp "$lib/queuecast.so" "$tmp/installed.so"
+trap 'pgcluster_stop 2>/dev/null; cp "$tmp/installed.so" "$lib/queuecast.so"; rm -rf "$tmp"' EXIT
+
+cat >"$tmp/update.sql" <<'SQL'
+\set id random(1, 10000)
+UPDATE queuecast.phases SET attempts = attempts + 1, title = 'x' || random() WHERE id = :id;
+SQL
+for block in A B A B; do
+  if [ "$block" = A ]; then cp "$a_so" "$lib/queuecast.so"; else cp "$b_so" "$lib/queuecast.so"; fi
+  pgcluster_start "$tmp/cluster" "fsync = on" "max_wal_size = 8GB" "checkpoint_timeout = 1h" \
+    "shared_preload_libraries = 'queuecast'" "queuecast.doorbell_idle_timeout = 0" >/dev/null
+  for db in bare capture; do bench_phases_db "$db" 10000 >/dev/null; done
+  pgcluster_psql -d bare -c "ALTER TABLE queuecast.phases DISABLE TRIGGER capture" >/dev/null
+  for sync in off on; do
+    for round in $(seq "$rounds"); do
+      bare=$(PGOPTIONS="-c synchronous_commit=$sync" bench_pgbench bare "$clients" "$seconds" "$tmp/update.sql")
+      capture=$(PGOPTIONS="-c synchronous_commit=$sync" bench_pgbench capture "$clients" "$seconds" "$tmp/update.sql")
+      echo "$block $sync $bare $capture" | tee -a "$tmp/runs" >&2
+    done
+  done
+  pgcluster_stop
+  rm -rf "$tmp/cluster"
+done
+
+section="$(python3 - "$tmp/runs" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1])]
+print("| library | synchronous_commit | capture / bare, each pair | mean | capture tps, mean |")
+print("|---|---|---|---|---|")
+for lib in "AB":
+    for sync in ("off", "on"):
+        pairs = [(float(b), float(c)) for l, s, b, c in rows if l == lib and s == sync]
+        ratios = [c / b for b, c in pairs]
+        print(f"| {lib} | {sync} | {', '.join(f'{r:.2f}' for r in ratios)} | {sum(ratios) / len(ratios):.2f} | {sum(c for _, c in pairs) / len(pairs):.0f} |")
+PY
+)"
+echo "$section"
+printf '## Two builds of the commit-order lock, side by side (issue 12)\n\nMeasured %s on %s (%s cores) by `bench/commit_lock_ab.sh A B %s %s %s`: A = `%s`, B = `%s` (md5 %s / %s). pgbench, %s clients, %s s runs, one single-row UPDATE per transaction that changes its row; blocks A, B, A, B, each a fresh cluster with `shared_preload_libraries = '"'"'queuecast'"'"'` and fsync on, %s rounds of bare then capture per setting; each ratio is against bare of the same round.\n\n%s\n' \
+  "$(date +%F)" "$(hostname)" "$(nproc)" "$clients" "$seconds" "$rounds" "$(basename "$a_so")" "$(basename "$b_so")" \
+  "$(md5sum <"$a_so" | cut -c1-8)" "$(md5sum <"$b_so" | cut -c1-8)" "$clients" "$seconds" "$rounds" "$section" |
+  python3 "$here/write_results.py" markdown commit-lock-ab
