@@ -150,6 +150,36 @@ COMMENT ON FUNCTION queuecast.commit_order_holder() IS
     'The backend holding the commit-order lock (none, or one row), an upper bound of how long it has held it, and how many wait for it.';
 
 ------------------------------------------------------------------------------
+-- Where in history a moment begins
+------------------------------------------------------------------------------
+
+-- The first seq committed at or after p_at (max(seq) + 1 when none is). The
+-- history has no index but its primary key (every index is written under
+-- the commit-order lock), and needs none for this: committed_at is stamped
+-- under that lock, so it never decreases along seq, and a binary search over
+-- the primary key finds the seq in about log2(rows) probes (24 for 10
+-- million rows). phase_timeline() and queuecastd's charts start from it.
+CREATE FUNCTION queuecast.first_seq_since(p_at timestamptz) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+    WITH RECURSIVE search(lo, hi) AS (
+        SELECT coalesce((SELECT min(c.seq) FROM queuecast.changes c), 0),
+               coalesce((SELECT max(c.seq) FROM queuecast.changes c), 0) + 1
+        UNION ALL
+        SELECT CASE WHEN m.at < p_at THEN m.mid + 1 ELSE s.lo END,
+               CASE WHEN m.at < p_at THEN s.hi ELSE m.mid END
+          FROM search s
+         CROSS JOIN LATERAL (
+            SELECT (s.lo + s.hi) / 2 AS mid,
+                   (SELECT c.committed_at FROM queuecast.changes c
+                     WHERE c.seq >= (s.lo + s.hi) / 2 ORDER BY c.seq LIMIT 1) AS at) m
+         WHERE s.lo < s.hi
+    )
+    SELECT s.lo FROM search s WHERE s.lo >= s.hi LIMIT 1
+$$;
+COMMENT ON FUNCTION queuecast.first_seq_since(timestamptz) IS
+    'The first seq committed at or after the given time (max(seq) + 1 when none is), by binary search over seq.';
+
+------------------------------------------------------------------------------
 -- A phase's timeline: who, where, and only its own lifetime
 ------------------------------------------------------------------------------
 
@@ -162,8 +192,7 @@ COMMENT ON FUNCTION queuecast.commit_order_holder() IS
 -- TRUNCATE ... RESTART IDENTITY, and the earlier phase's statuses are not
 -- this one's. The history has no index on (entity, key) (every index is
 -- written under the commit-order lock), so the scan starts at the first
--- change committed at or after the phase was created, found by binary search
--- over seq: committed_at never decreases along seq (docs/capture.md). A phase
+-- change committed at or after the phase was created (first_seq_since). A phase
 -- that no longer exists is shown from its last INSERT (a full scan). That
 -- fallback's cost estimate is a whole history's, enough to make PostgreSQL
 -- JIT-compile the statement, which took 42 of 43 ms on 10 million rows:
@@ -174,24 +203,10 @@ CREATE FUNCTION queuecast.phase_timeline(p_phase_id bigint)
 RETURNS TABLE (seq bigint, status text, entered_at timestamptz, left_at timestamptz,
                duration interval, worker text, role_name name, application_name text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
-    WITH RECURSIVE born AS (
-        SELECT created_at FROM queuecast.phases WHERE id = p_phase_id
-    ), search(lo, hi) AS (
-        SELECT coalesce((SELECT min(c.seq) FROM queuecast.changes c), 0),
-               coalesce((SELECT max(c.seq) FROM queuecast.changes c), 0) + 1
-         WHERE EXISTS (SELECT FROM born)
-        UNION ALL
-        SELECT CASE WHEN m.at < (SELECT created_at FROM born) THEN m.mid + 1 ELSE s.lo END,
-               CASE WHEN m.at < (SELECT created_at FROM born) THEN s.hi ELSE m.mid END
-          FROM search s
-         CROSS JOIN LATERAL (
-            SELECT (s.lo + s.hi) / 2 AS mid,
-                   (SELECT c.committed_at FROM queuecast.changes c
-                     WHERE c.seq >= (s.lo + s.hi) / 2 ORDER BY c.seq LIMIT 1) AS at) m
-         WHERE s.lo < s.hi
-    ), first_seq(seq, last) AS (
+    WITH first_seq(seq, last) AS (
         SELECT coalesce(
-            (SELECT s.lo FROM search s WHERE s.lo >= s.hi LIMIT 1),
+            (SELECT queuecast.first_seq_since(p.created_at)
+               FROM queuecast.phases p WHERE p.id = p_phase_id),
             (SELECT max(c.seq) FROM queuecast.changes c
               WHERE c.entity = 'phase' AND c.key = p_phase_id::text AND c.op = 'INSERT'),
             0),
@@ -321,6 +336,7 @@ GRANT EXECUTE ON FUNCTION
     queuecast.phase_history(bigint),
     queuecast.workflow_history(bigint),
     queuecast.phase_timeline(bigint),
+    queuecast.first_seq_since(timestamptz),
     queuecast.history_id(),
     queuecast.resumable_from(),
     queuecast.capture_status(),

@@ -3,12 +3,11 @@
 // history alone.
 //
 // queuecast.changes has no index but its primary key (every index is
-// written under the commit-order lock), and it need none here: committed_at
-// never decreases along seq (it is stamped under that lock), so the window
+// written under the commit-order lock), and it need none here: the window
 // is the tail of the table from the first seq committed at or after its
-// start. A binary search over the primary key finds that seq in about
-// log2(rows) index probes (24 for 10 million rows); only the window's rows
-// are read after it. bench/stats_history.sh measures it.
+// start, which queuecast.first_seq_since() finds by binary search over the
+// primary key (24 probes for 10 million rows); only the window's rows are
+// read after it. bench/stats_history.sh measures it.
 //
 //   $1 queue name, $2 minutes (the window), $3 the queue's topic
 //
@@ -21,22 +20,10 @@
 namespace queuecast {
 
 inline constexpr const char* queue_stats_sql = R"(
-WITH RECURSIVE bounds AS (
+WITH bounds AS (
   SELECT now() - make_interval(mins => $2::int) AS since
-), search(lo, hi) AS (
-  SELECT coalesce((SELECT min(seq) FROM queuecast.changes), 0),
-         coalesce((SELECT max(seq) FROM queuecast.changes), 0) + 1
-  UNION ALL
-  SELECT CASE WHEN m.at < b.since THEN m.mid + 1 ELSE s.lo END,
-         CASE WHEN m.at < b.since THEN s.hi ELSE m.mid END
-    FROM search s CROSS JOIN bounds b
-    CROSS JOIN LATERAL (
-      SELECT (s.lo + s.hi) / 2 AS mid,
-             (SELECT c.committed_at FROM queuecast.changes c
-               WHERE c.seq >= (s.lo + s.hi) / 2 ORDER BY c.seq LIMIT 1) AS at) m
-   WHERE s.lo < s.hi
 ), first_seq AS (
-  SELECT lo FROM search WHERE lo >= hi LIMIT 1
+  SELECT queuecast.first_seq_since((SELECT since FROM bounds)) AS lo
 ), recent AS (
   -- A closed range: with seq >= lo alone the planner guesses a third of the
   -- history and sizes every step after it for that; a range is guessed

@@ -1,6 +1,6 @@
 -- History helpers and retention.
 -- Autocommit: history is written at commit.
-SELECT plan(18);
+SELECT plan(21);
 SELECT queuecast.create_queue('hist');
 SELECT queuecast.enqueue('hist', 'h1') AS id \gset
 SELECT queuecast.claim('hist', 'w');
@@ -34,6 +34,14 @@ SELECT is(ARRAY(SELECT coalesce(worker, '-') FROM queuecast.phase_timeline(:reus
 SELECT is_empty($$SELECT * FROM queuecast.phase_timeline(-5)$$, 'no timeline for an unknown phase');
 SELECT throws_ok($$SELECT * FROM queuecast.history('bogus', '1')$$, '22023', NULL, 'unknown entity');
 SELECT is_empty($$SELECT * FROM queuecast.phase_history(-5)$$, 'no history for an unknown phase');
+
+-- first_seq_since: the binary search agrees with a scan at every row's time.
+SELECT ok((SELECT bool_and(queuecast.first_seq_since(c.committed_at)
+                           = (SELECT min(x.seq) FROM queuecast.changes x WHERE x.committed_at >= c.committed_at))
+             FROM queuecast.changes c), 'first_seq_since equals a scan at every commit time');
+SELECT is(queuecast.first_seq_since(now() + interval '1 day'), (SELECT max(seq) + 1 FROM queuecast.changes),
+          'after the newest change: max(seq) + 1');
+SELECT is(queuecast.first_seq_since('-infinity'), (SELECT min(seq) FROM queuecast.changes), 'before all: the first seq');
 
 -- prune: old rows go, the newest never does
 UPDATE queuecast.changes SET committed_at = committed_at - interval '30 days';
