@@ -16,6 +16,9 @@
 # Usage: tests/run.sh [suite...]   (default: all)
 #   QUEUECAST_PREBUILD=0   build fuzz's and sanitize's daemons only when those
 #                          suites start, not in the background from the start
+#   QUEUECAST_SUITE_TIMEOUT=900   seconds a suite may take (the slowest takes
+#                          about 4 minutes on 2 cores) before it is stopped,
+#                          with every process it started, and counted failed
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [ -z "${QUEUECAST_IN_CLUSTER:-}" ]; then
@@ -55,6 +58,29 @@ if [ "${#prebuild[@]}" -gt 0 ] && [ "${QUEUECAST_PREBUILD:-1}" = 1 ]; then
   trap '[ -z "$prebuild_pid" ] || kill -- "-$prebuild_pid" 2>/dev/null' EXIT
 fi
 
+# Runs one suite's runner under timeout(1), which puts it in a process
+# group of its own: at the time limit the whole group is stopped, so a test
+# that hangs, or a process it left behind holding a pipe, fails that suite
+# instead of holding the whole run until CI's own limit ends it.
+suite_limit="${QUEUECAST_SUITE_TIMEOUT:-900}"
+interrupted=0
+run_suite() {
+  timeout --kill-after=30 "$suite_limit" "$1" &
+  local pid=$! rc
+  # Ctrl-C reaches this script, not the suite's own process group: pass it on.
+  trap 'interrupted=1; kill -TERM "$pid" 2>/dev/null' INT TERM
+  while :; do
+    wait "$pid"
+    rc=$?
+    kill -0 "$pid" 2>/dev/null || break
+  done
+  trap - INT TERM
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    echo "=== stopped after ${suite_limit} s (QUEUECAST_SUITE_TIMEOUT): it hung or is far too slow" >&2
+  fi
+  return "$rc"
+}
+
 declare -a summary
 failed=0
 for suite in "${suites[@]}"; do
@@ -75,8 +101,12 @@ for suite in "${suites[@]}"; do
   fi
   echo "=== $suite"
   start=$(date +%s)
-  if "$runner"; then status=ok; else status=FAILED; failed=1; fi
+  if run_suite "$runner"; then status=ok; else status=FAILED; failed=1; fi
   summary+=("$(printf '%-10s %-6s %4ss' "$suite" "$status" "$(($(date +%s) - start))")")
+  if [ "$interrupted" = 1 ]; then
+    summary+=("interrupted")
+    break
+  fi
 done
 echo
 echo "=== summary"

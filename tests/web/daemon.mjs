@@ -37,6 +37,21 @@ export async function waitFor(check, { timeoutMs = 10000, what = 'condition' } =
   }
 }
 
+// Every daemon a test file started, killed when the file's process ends,
+// however it ends: an orphaned daemon would outlive the test run and keep
+// the database busy.
+const running = new Set();
+function killRunning() {
+  for (const child of running) child.kill('SIGKILL');
+}
+process.on('exit', killRunning);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    killRunning();
+    process.exit(130);
+  });
+}
+
 export class Daemon {
   constructor(database, port, { token = null, args = [] } = {}) {
     this.database = database;
@@ -46,9 +61,16 @@ export class Daemon {
   }
   async start() {
     this.process?.kill('SIGKILL');
-    this.process = spawn(binary, ['--database', `dbname=${this.database}`, '--listen', `127.0.0.1:${this.port}`,
+    // stderr through this process, not inherited: node's test runner waits
+    // for the end of every pipe its test file held, so a daemon left with
+    // the runner's pipe would keep the whole run waiting.
+    const child = spawn(binary, ['--database', `dbname=${this.database}`, '--listen', `127.0.0.1:${this.port}`,
       '--log-level', 'warn', ...(this.token ? ['--token', this.token] : []), ...this.args],
-      { stdio: ['ignore', 'ignore', 'inherit'] });
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.pipe(process.stderr);
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    this.process = child;
     await waitFor(async () => {
       try {
         // With a token, /readyz is behind the gate like every data route.

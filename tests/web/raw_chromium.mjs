@@ -14,7 +14,16 @@ export async function launchRawChromium() {
   const profile = mkdtempSync(join(tmpdir(), 'queuecast-chromium-'));
   const proc = spawn(launchOptions.executablePath,
     [...launchOptions.args, `--user-data-dir=${profile}`, '--remote-debugging-port=0', 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group, so that close() ends its helper processes too.
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const killGroup = () => {
+    try {
+      process.kill(-proc.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', killGroup);
   const endpoint = await new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`Chromium did not start: ${seen.slice(-400)}`)), 30000);
@@ -59,11 +68,21 @@ export async function launchRawChromium() {
     };
   }
 
+  /** Ends Chromium and its helpers, and removes the profile. Never throws:
+   * it runs in a test's finally, before the daemon is stopped. */
   async function close() {
     ws.close();
-    proc.kill();
-    await new Promise((resolve) => (proc.exitCode !== null ? resolve() : proc.once('exit', resolve)));
-    rmSync(profile, { recursive: true, force: true });
+    const exited = new Promise((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve() : proc.once('exit', resolve)));
+    killGroup();
+    await exited;
+    process.off('exit', killGroup);
+    // A helper of the group may still be writing to the profile while
+    // the kernel reaps it (seen in CI: ENOTEMPTY): retry, then leave it.
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch (e) {
+      console.error(`raw_chromium: left the profile ${profile}: ${e.message}`);
+    }
   }
   return { newTab, close };
 }

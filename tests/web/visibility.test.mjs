@@ -58,7 +58,10 @@ test('a dashboard in a background tab lets go of its connection and resumes with
     assert.equal(await page.evaluate('window.__gaps'), 0);
     assert.equal(await page.evaluate('window.queuecast.queue.seq'), Number(sql(db, 'SELECT queuecast.current_seq()')));
   } finally {
-    await browser.close();
-    await daemon.stop();
+    try {
+      await browser.close();
+    } finally {
+      await daemon.stop();
+    }
   }
 });
