@@ -36,33 +36,17 @@ UPDATE queuecast.phases SET attempts = attempts + 1, title = 'x' || random() WHE
 SQL
 for block in A B A B; do
   if [ "$block" = A ]; then cp "$a_so" "$lib/queuecast.so"; else cp "$b_so" "$lib/queuecast.so"; fi
-  pgcluster_start "$tmp/cluster" "fsync = on" "max_wal_size = 8GB" "checkpoint_timeout = 1h" \
-    "shared_preload_libraries = 'queuecast'" "queuecast.doorbell_idle_timeout = 0" >/dev/null
-  for db in bare capture; do bench_phases_db "$db" 10000 >/dev/null; done
-  pgcluster_psql -d bare -c "ALTER TABLE queuecast.phases DISABLE TRIGGER capture" >/dev/null
+  bench_lock_cluster "$tmp/cluster"
   for sync in off on; do
     for round in $(seq "$rounds"); do
-      bare=$(PGOPTIONS="-c synchronous_commit=$sync" bench_pgbench bare "$clients" "$seconds" "$tmp/update.sql")
-      capture=$(PGOPTIONS="-c synchronous_commit=$sync" bench_pgbench capture "$clients" "$seconds" "$tmp/update.sql")
-      echo "$block $sync $bare $capture" | tee -a "$tmp/runs" >&2
+      bench_lock_pair "$block" "$sync" "$clients" "$seconds" "$tmp/update.sql" "$tmp/runs"
     done
   done
   pgcluster_stop
   rm -rf "$tmp/cluster"
 done
 
-section="$(python3 - "$tmp/runs" <<'PY'
-import sys
-rows = [l.split() for l in open(sys.argv[1])]
-print("| library | synchronous_commit | capture / bare, each pair | mean | capture tps, mean |")
-print("|---|---|---|---|---|")
-for lib in "AB":
-    for sync in ("off", "on"):
-        pairs = [(float(b), float(c)) for l, s, b, c in rows if l == lib and s == sync]
-        ratios = [c / b for b, c in pairs]
-        print(f"| {lib} | {sync} | {', '.join(f'{r:.2f}' for r in ratios)} | {sum(ratios) / len(ratios):.2f} | {sum(c for _, c in pairs) / len(pairs):.0f} |")
-PY
-)"
+section="$(python3 "$here/ratio_table.py" "$tmp/runs" library A B)"
 echo "$section"
 printf '## Two builds of the commit-order lock, side by side (issue 12)\n\nMeasured %s on %s (%s cores) by `bench/commit_lock_ab.sh A B %s %s %s`: A = `%s`, B = `%s` (md5 %s / %s). pgbench, %s clients, %s s runs, one single-row UPDATE per transaction that changes its row; blocks A, B, A, B, each a fresh cluster with `shared_preload_libraries = '"'"'queuecast'"'"'` and fsync on, %s rounds of bare then capture per setting; each ratio is against bare of the same round.\n\n%s\n' \
   "$(date +%F)" "$(hostname)" "$(nproc)" "$clients" "$seconds" "$rounds" "$(basename "$a_so")" "$(basename "$b_so")" \

@@ -41,3 +41,27 @@ bench_pgbench() {
 bench_median() {
   sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
+
+# bench_lock_cluster DIR
+# For the commit-order-lock benchmarks (bench/commit_lock_ab.sh,
+# bench/commit_lock_spin.sh): a preloaded cluster in DIR with fsync on, and
+# databases `bare` (capture disabled) and `capture` of 10 000 phases each.
+bench_lock_cluster() {
+  pgcluster_start "$1" "fsync = on" "max_wal_size = 8GB" "checkpoint_timeout = 1h" \
+    "shared_preload_libraries = 'queuecast'" "queuecast.doorbell_idle_timeout = 0" >/dev/null
+  local db
+  for db in bare capture; do bench_phases_db "$db" 10000 >/dev/null; done
+  pgcluster_psql -d bare -c "ALTER TABLE queuecast.phases DISABLE TRIGGER capture" >/dev/null
+}
+
+# bench_lock_pair KEY SYNC CLIENTS SECONDS SCRIPT RUNS [OPTIONS]
+# pgbench on bare, then on capture, with synchronous_commit = SYNC (and
+# OPTIONS, more -c settings); appends `KEY SYNC bare_tps capture_tps` to RUNS
+# (bench/ratio_table.py reads it) and shows it on stderr.
+bench_lock_pair() {
+  local key="$1" sync="$2" clients="$3" seconds="$4" script="$5" runs="$6" options="${7:-}"
+  local bare capture
+  bare=$(PGOPTIONS="-c synchronous_commit=$sync $options" bench_pgbench bare "$clients" "$seconds" "$script")
+  capture=$(PGOPTIONS="-c synchronous_commit=$sync $options" bench_pgbench capture "$clients" "$seconds" "$script")
+  echo "$key $sync $bare $capture" | tee -a "$runs" >&2
+}

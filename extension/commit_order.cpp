@@ -1,8 +1,7 @@
 #include "commit_order.hpp"
 
-#include <sched.h>
-
 #include "commit_durability.hpp"
+#include "commit_lock.hpp"
 #include "doorbell.hpp"
 #include "notify_payload.hpp"
 #include "pg_boundary.hpp"
@@ -11,23 +10,6 @@
 namespace queuecast {
 
 namespace {
-
-// The advisory locktag of the commit order: (database, 'qcas', 0, 'QC').
-// field4 0x5143 is outside the values pg_advisory_lock() uses (1 and 2), so
-// no application lock can collide with it; pg_locks shows it as advisory.
-constexpr uint32 lock_key = 0x71636173;
-constexpr uint16 lock_class = 0x5143;
-// How long a waiter retries before it sleeps in the lock manager. A sleeper
-// is handed the lock when it is released, and holds it until the scheduler
-// runs it: with more writers than cores that can be a whole time slice, with
-// the lock idle and everyone else waiting (measured with 16 writers on 2
-// cores: the lock held a third of the time, waits of 1.2 ms). A retrying
-// waiter takes the lock only when it runs. 200 tries, the first version,
-// slept after about 0.3 ms; retrying up to 20 ms raised capture/bare at 16
-// clients, synchronous_commit off, from 0.46 to 0.65 (four pairs each,
-// alternating builds; docs/capture.md). A holder that stalls costs each
-// waiter at most this much CPU before it sleeps.
-constexpr long commit_lock_spin_us = 20000;
 
 // Per-transaction state, reset when the transaction ends.
 struct transaction_state {
@@ -39,6 +21,7 @@ struct transaction_state {
 transaction_state state;
 
 void reset() {
+  commit_lock::release();
   state.locked = false;
   state.stamped_at = 0;
   state.payload.clear();
@@ -88,6 +71,9 @@ void on_xact(XactEvent event, void*) {
       }
       break;
     case XACT_EVENT_COMMIT:
+      // The commit is visible (ProcArrayEndTransaction has run): the next
+      // writer may draw its seqs.
+      commit_lock::release();
       if (state.worker_rings) doorbell_committed(state.payload.range(), state.stamped_at);
       reset();
       break;
@@ -112,38 +98,13 @@ void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
   }
 }
 
-// The lock is held only for the last few microseconds of a commit. A waiter
-// that sleeps in the lock manager must be woken by a signal and is handed
-// the lock before it runs (commit_lock_spin_us); so first retry without
-// waiting, giving the CPU to the holder between tries, and only then queue
-// up and sleep.
-void acquire_commit_lock(const LOCKTAG* tag) {
-  TimestampTz give_up = 0;
-  for (int attempt = 0;; ++attempt) {
-    if (LockAcquire(tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL) return;
-    CHECK_FOR_INTERRUPTS();
-    if (attempt % 16 == 0) {  // the clock every few tries: it costs more than a try
-      TimestampTz now = GetCurrentTimestamp();
-      if (give_up == 0) give_up = now + commit_lock_spin_us;
-      if (now >= give_up) break;
-    }
-    sched_yield();
-  }
-  (void)LockAcquire(tag, ExclusiveLock, false, false);
-}
-
 }  // namespace
 
 void enter_commit_order() {
   if (state.locked) return;
-  pg_call([] {
-    LOCKTAG tag;
-    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, lock_key, 0, lock_class);
-    acquire_commit_lock(&tag);
-  });
-  state.locked = true;
   // Stamped under the lock, so committed_at never decreases along seq.
-  state.stamped_at = GetCurrentTimestamp();
+  state.stamped_at = pg_call([] { return commit_lock::acquire(); });
+  state.locked = true;
 }
 
 TimestampTz commit_timestamp() {

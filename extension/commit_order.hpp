@@ -3,8 +3,8 @@
 //
 // History rows are written at pre-commit (XACT_EVENT_PRE_COMMIT, after every
 // deferred trigger has fired) from the transaction's buffer (recorder). The
-// writer first takes a transaction-scoped lock that PostgreSQL releases only
-// after the commit is visible to others, so the next committer draws its seq
+// writer first takes the commit-order lock (commit_lock), let go only once
+// the commit is visible to others, so the next committer draws its seq
 // numbers strictly after ours are visible. The commit then waits for its WAL
 // flush after the lock is gone (commit_durability).
 #pragma once

@@ -206,7 +206,32 @@ int64 insert_row(history_row& row) {
   return seq;
 }
 
+void lock_indexes_of(Relation rel) {
+  List* indexes = RelationGetIndexList(rel);
+  ListCell* cell;
+  foreach (cell, indexes) LockRelationOid(lfirst_oid(cell), RowExclusiveLock);
+  list_free(indexes);
+}
+
+void lock_relations() {
+  Relation rel = table_open(queuecast_relid("changes"), RowExclusiveLock);
+  (void)layout_of(rel);
+  lock_indexes_of(rel);
+  Oid toast = rel->rd_rel->reltoastrelid;
+  if (OidIsValid(toast)) {
+    Relation toast_rel = table_open(toast, RowExclusiveLock);
+    lock_indexes_of(toast_rel);
+    table_close(toast_rel, NoLock);
+  }
+  table_close(rel, NoLock);
+  LockRelationOid(queuecast_relid("changes_seq"), RowExclusiveLock);
+}
+
 }  // namespace
+
+void lock_history_relations() {
+  pg_call([] { lock_relations(); });
+}
 
 void prepare_history_row(const change& c, history_row& row) {
   pg_call([&] { fill_row(c, row); });

@@ -1,5 +1,6 @@
 // Module entry: PG_MODULE_MAGIC and the callbacks registered at load time.
 #include "column_cache.hpp"
+#include "commit_lock.hpp"
 #include "commit_order.hpp"
 #include "doorbell.hpp"
 #include "history_writer.hpp"
@@ -16,6 +17,7 @@ void _PG_init(void) {
   queuecast::register_column_cache_invalidation();
   queuecast::register_history_layout_invalidation();
   queuecast::doorbell_init();
+  queuecast::commit_lock::init();
 }
 
 }  // extern "C"

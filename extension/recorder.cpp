@@ -78,6 +78,7 @@ std::size_t buffered_changes() {
 
 void write_buffered() {
   if (pending.count == 0) return;
+  lock_history_relations();
   enter_commit_order();
   for (buffered_row* node = pending.head; node; node = node->next) {
     std::int64_t seq = insert_history_row(node->row);

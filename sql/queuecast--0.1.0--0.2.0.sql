@@ -115,22 +115,31 @@ $$;
 -- Who holds the commit-order lock (docs/capture.md, "When the lock is held")
 ------------------------------------------------------------------------------
 
--- The lock is the advisory locktag (database, 0x71636173, 0, 0x5143) of
--- extension/commit_order.cpp; pg_locks shows it with classid 0x71636173,
--- objid 0 and objsubid 0x5143 (20803). It is taken at pre-commit and released
--- once the commit is visible, so its holder is always inside COMMIT (or at
--- the end of an autocommitted statement): held_at_most is measured from the
--- start of that statement, an upper bound of the time it has held the lock.
+-- The lock is one of two things (extension/commit_lock.hpp). Preloaded, it
+-- lives in the library's shared memory: commit_lock_holder() reads who holds
+-- it and since when, exactly. Not preloaded, it is the advisory locktag
+-- (database, 0x71636173, 0, 0x5143): pg_locks shows it with classid
+-- 0x71636173, objid 0 and objsubid 0x5143 (20803), and held_at_most is
+-- measured from the start of the holder's statement, an upper bound (the
+-- lock is taken at pre-commit and let go once the commit is visible, so its
+-- holder is always inside COMMIT or at the end of an autocommitted statement).
 -- SECURITY INVOKER: it shows what the caller may see anyway. pid, role and
 -- application_name of every backend are public in PostgreSQL; held_at_most
--- and the wait event of another role's backend are null unless the caller
--- has pg_read_all_stats (e.g. through pg_monitor). No queuecast role gains
--- anything by it.
+-- (advisory form) and the wait event of another role's backend are null
+-- unless the caller has pg_read_all_stats (e.g. through pg_monitor). No
+-- queuecast role gains anything by it.
+CREATE FUNCTION queuecast.commit_lock_holder(OUT pid integer, OUT held_since timestamptz,
+                                             OUT waiters bigint)
+RETURNS SETOF record SET search_path = pg_catalog, pg_temp  -- it runs no SQL; pinned all the same
+AS 'MODULE_PATHNAME', 'queuecast_commit_lock_holder' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION queuecast.commit_lock_holder() IS
+    'The holder of the commit-order lock in shared memory (preloaded library only; else no row). Use commit_order_holder().';
+
 CREATE FUNCTION queuecast.commit_order_holder()
 RETURNS TABLE (pid integer, role_name name, application_name text, held_at_most interval,
                wait_event_type text, wait_event text, waiters bigint)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    WITH commit_order AS (
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    WITH advisory AS (
         SELECT l.pid, l.granted
           FROM pg_locks l
          WHERE l.locktype = 'advisory'
@@ -138,13 +147,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            AND l.classid = x'71636173'::int::oid
            AND l.objid = 0
            AND l.objsubid = 20803
+    ), holder AS (
+        SELECT h.pid, NULL::timestamptz AS held_since,
+               (SELECT count(*) FROM advisory w WHERE NOT w.granted) AS waiters
+          FROM advisory h
+         WHERE h.granted
+        UNION ALL
+        SELECT s.pid, s.held_since, s.waiters FROM queuecast.commit_lock_holder() s
     )
-    SELECT h.pid, a.usename, a.application_name, clock_timestamp() - a.query_start,
-           a.wait_event_type, a.wait_event,
-           (SELECT count(*) FROM commit_order w WHERE NOT w.granted)
-      FROM commit_order h
+    SELECT h.pid, a.usename, a.application_name,
+           clock_timestamp() - coalesce(h.held_since, a.query_start),
+           a.wait_event_type, a.wait_event, h.waiters
+      FROM holder h
       LEFT JOIN pg_stat_activity a ON a.pid = h.pid
-     WHERE h.granted
 $$;
 COMMENT ON FUNCTION queuecast.commit_order_holder() IS
     'The backend holding the commit-order lock (none, or one row), an upper bound of how long it has held it, and how many wait for it.';
@@ -340,7 +355,8 @@ GRANT EXECUTE ON FUNCTION
     queuecast.history_id(),
     queuecast.resumable_from(),
     queuecast.capture_status(),
-    queuecast.commit_order_holder()
+    queuecast.commit_order_holder(),
+    queuecast.commit_lock_holder()
     TO queuecast_reader;
 
 GRANT EXECUTE ON FUNCTION

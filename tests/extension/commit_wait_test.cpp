@@ -10,11 +10,16 @@
 // invisible, so every other capturing writer queued behind it.) Cancelling
 // the wait ends it with PostgreSQL's own warning.
 //
-// A holder that stalls inside its commit (here: blocked on a table lock an
-// idle transaction holds) is shown by queuecast.commit_order_holder(), and
-// idle_in_transaction_session_timeout ends the stall.
+// A holder that stalls inside its commit (here: in the history's uniqueness
+// check, behind a transaction that wrote the seq it drew) is shown by
+// queuecast.commit_order_holder(), and idle_in_transaction_session_timeout
+// ends the stall. A waiter can be cancelled, obeys lock_timeout, and the
+// lock survives a holder's termination. A writer never holds the lock while
+// it waits for a table lock. All of it with the lock in the library's shared
+// memory (preloaded) and in PostgreSQL's lock manager (not).
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <thread>
 
 #include "pg_session.hpp"
@@ -124,14 +129,28 @@ TEST_F(commit_wait_test, a_commit_waiting_for_its_standby_holds_no_lock_and_is_v
   EXPECT_EQ(waiting.notices().size(), 1u);
 }
 
-TEST_F(commit_wait_test, a_stalled_holder_is_shown_and_idle_in_transaction_timeout_ends_it) {
-  // An idle transaction holds a lock the writer needs inside its commit,
-  // after it has taken the commit-order lock.
-  pg_session idle(qc_test::conninfo(db_name));
-  idle.exec("SET idle_in_transaction_session_timeout = '6s'");
-  idle.exec("BEGIN");
-  idle.exec("LOCK TABLE queuecast.changes IN ACCESS EXCLUSIVE MODE");
+// Holds queuecast.changes' next seq in an open transaction (a superuser
+// writing history by hand): the next capturing writer draws that seq under
+// the commit-order lock and then waits, in the primary key's uniqueness
+// check, for this transaction to end. A stall inside the lock that nothing
+// in the writer can avoid; the transaction's idle timeout ends it.
+class seq_blocker {
+ public:
+  explicit seq_blocker(const std::string& db) : session_(qc_test::conninfo(db)) {
+    session_.exec("SET idle_in_transaction_session_timeout = '6s'");
+    session_.exec("BEGIN");
+    session_.exec(
+        "INSERT INTO queuecast.changes (seq, topic, entity, key, op, txid, committed_at, "
+        "role_name) SELECT last_value + 1, 'w', 'phase', '0', 'INSERT', pg_current_xact_id(), "
+        "now(), current_user FROM queuecast.changes_seq");
+  }
 
+ private:
+  pg_session session_;
+};
+
+TEST_F(commit_wait_test, a_stalled_holder_is_shown_and_idle_in_transaction_timeout_ends_it) {
+  seq_blocker blocker(db_name);
   pg_session holder(qc_test::conninfo(db_name + " application_name=stalled-writer"));
   holder.send("SELECT queuecast.enqueue('w', 'stalled')");
   std::string pid = std::to_string(holder.pid());
@@ -144,13 +163,124 @@ TEST_F(commit_wait_test, a_stalled_holder_is_shown_and_idle_in_transaction_timeo
   EXPECT_EQ(observer_->value("SELECT role_name || ' ' || application_name || ' ' || "
                              "wait_event_type || ' ' || wait_event || ' ' || "
                              "(held_at_most > interval '0') FROM queuecast.commit_order_holder()"),
-            "postgres stalled-writer Lock relation true");
+            "postgres stalled-writer Lock transactionid true");
 
   // The idle transaction is ended by its timeout; both commits go through.
   EXPECT_EQ(holder.finish(20s), "");
   EXPECT_EQ(behind.finish(10s), "");
   EXPECT_LT(seq_of("stalled"), seq_of("behind"));
   EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.commit_order_holder()"), 0);
+}
+
+// A waiter for the lock can be cancelled and obeys lock_timeout, and neither
+// leaves anything behind: the writers after them commit in order.
+TEST_F(commit_wait_test, a_waiter_obeys_lock_timeout_and_cancel) {
+  long long rows_before = observer_->number("SELECT count(*) FROM queuecast.changes");
+  auto blocker = std::make_unique<seq_blocker>(db_name);
+  pg_session holder(qc_test::conninfo(db_name));
+  holder.send("SELECT queuecast.enqueue('w', 'holds the lock')");
+  std::string pid = std::to_string(holder.pid());
+  ASSERT_TRUE(eventually(*observer_, "SELECT pid FROM queuecast.commit_order_holder()", pid));
+
+  pg_session impatient(qc_test::conninfo(db_name));
+  impatient.exec("SET lock_timeout = '300ms'");
+  std::string message;
+  EXPECT_EQ(impatient.exec_sqlstate("SELECT queuecast.enqueue('w', 'gives up')", &message),
+            "55P03");
+  EXPECT_NE(message.find("lock timeout"), std::string::npos) << message;
+
+  pg_session cancelled(qc_test::conninfo(db_name));
+  cancelled.send("SELECT queuecast.enqueue('w', 'is cancelled')");
+  ASSERT_TRUE(eventually(*observer_, "SELECT waiters FROM queuecast.commit_order_holder()", "1"));
+  observer_->exec("SELECT pg_cancel_backend(" + std::to_string(cancelled.pid()) + ")");
+  EXPECT_EQ(cancelled.finish(10s), "57014");
+  EXPECT_TRUE(eventually(*observer_, "SELECT waiters FROM queuecast.commit_order_holder()", "0"))
+      << "a cancelled waiter is still counted";
+
+  blocker.reset();  // ends the stall
+  EXPECT_EQ(holder.finish(10s), "");
+  pg_session after(qc_test::conninfo(db_name));
+  after.exec("SET lock_timeout = '5s'");
+  EXPECT_EQ(after.exec_sqlstate("SELECT queuecast.enqueue('w', 'after them')"), "");
+  EXPECT_EQ(seq_of("gives up"), -1);
+  EXPECT_EQ(seq_of("is cancelled"), -1);
+  EXPECT_LT(seq_of("holds the lock"), seq_of("after them"));
+  EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.changes"), rows_before + 2);
+}
+
+// The one cycle the commit-order lock can be part of: a transaction wrote the
+// next seq into the history by hand (uncommitted) and then commits a
+// captured change itself. The holder waits for that transaction in the
+// uniqueness check; that transaction waits for the holder's lock. One of the
+// two must fail with deadlock_detected, and the other commit: PostgreSQL's
+// detector sees the advisory lock (not preloaded); the lock in shared memory
+// checks for the cycle itself (commit_lock.cpp).
+TEST_F(commit_wait_test, a_deadlock_through_the_commit_order_lock_is_broken) {
+  pg_session cycle(qc_test::conninfo(db_name));
+  cycle.exec("SET deadlock_timeout = '200ms'");
+  cycle.exec("BEGIN");
+  cycle.exec(
+      "INSERT INTO queuecast.changes (seq, topic, entity, key, op, txid, committed_at, "
+      "role_name) SELECT last_value + 1, 'w', 'phase', '0', 'INSERT', pg_current_xact_id(), "
+      "now(), current_user FROM queuecast.changes_seq");
+  pg_session holder(qc_test::conninfo(db_name));
+  holder.exec("SET deadlock_timeout = '200ms'");
+  holder.send("SELECT queuecast.enqueue('w', 'holder in a cycle')");
+  std::string pid = std::to_string(holder.pid());
+  ASSERT_TRUE(eventually(*observer_, "SELECT pid FROM queuecast.commit_order_holder()", pid));
+  cycle.exec("SELECT queuecast.enqueue('w', 'closes the cycle')");
+  cycle.send("COMMIT");
+  std::string cycle_state = cycle.finish(20s);
+  std::string holder_state = holder.finish(20s);
+  EXPECT_TRUE((cycle_state == "40P01" && holder_state == "") ||
+              (cycle_state == "" && holder_state == "40P01"))
+      << "closing writer: '" << cycle_state << "', holder: '" << holder_state << "'";
+  EXPECT_EQ(seq_of("holder in a cycle") > 0, holder_state.empty());
+  EXPECT_EQ(seq_of("closes the cycle") > 0, cycle_state.empty());
+  EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.commit_order_holder()"), 0);
+}
+
+// A holder whose backend is terminated inside its commit lets the lock go.
+TEST_F(commit_wait_test, a_terminated_holder_lets_the_lock_go) {
+  auto blocker = std::make_unique<seq_blocker>(db_name);
+  auto holder = std::make_unique<pg_session>(qc_test::conninfo(db_name));
+  holder->send("SELECT queuecast.enqueue('w', 'terminated')");
+  std::string pid = std::to_string(holder->pid());
+  ASSERT_TRUE(eventually(*observer_, "SELECT pid FROM queuecast.commit_order_holder()", pid));
+  pg_session behind(qc_test::conninfo(db_name));
+  behind.send("SELECT queuecast.enqueue('w', 'behind the terminated')");
+  ASSERT_TRUE(eventually(*observer_, "SELECT waiters FROM queuecast.commit_order_holder()", "1"));
+
+  observer_->exec("SELECT pg_terminate_backend(" + pid + ", 5000)");
+  EXPECT_EQ(behind.finish(10s), "") << "the lock stayed taken after its holder was terminated";
+  EXPECT_EQ(seq_of("terminated"), -1);
+  EXPECT_GT(seq_of("behind the terminated"), 0);
+  EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.commit_order_holder()"), 0);
+  holder.reset();
+  blocker.reset();
+}
+
+// The writer takes every lock its history write needs before the commit-order
+// lock (history_writer.hpp): blocked behind LOCK TABLE queuecast.changes it
+// waits where PostgreSQL sees it, holding nothing that stops other writers.
+TEST_F(commit_wait_test, a_writer_behind_a_table_lock_does_not_hold_the_commit_order_lock) {
+  pg_session idle(qc_test::conninfo(db_name));
+  idle.exec("SET idle_in_transaction_session_timeout = '4s'");
+  idle.exec("BEGIN");
+  idle.exec("LOCK TABLE queuecast.changes IN ACCESS EXCLUSIVE MODE");
+
+  pg_session writer(qc_test::conninfo(db_name));
+  writer.send("SELECT queuecast.enqueue('w', 'behind a table lock')");
+  std::string pid = std::to_string(writer.pid());
+  ASSERT_TRUE(eventually(*observer_,
+                         "SELECT wait_event_type || ' ' || wait_event FROM pg_stat_activity "
+                         "WHERE pid = " +
+                             pid,
+                         "Lock relation"));
+  EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.commit_order_holder()"), 0)
+      << "the writer holds the commit-order lock while it waits for a table lock";
+  EXPECT_EQ(writer.finish(20s), "");
+  EXPECT_GT(seq_of("behind a table lock"), 0);
 }
 
 }  // namespace
