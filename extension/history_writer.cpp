@@ -216,13 +216,11 @@ void lock_indexes_of(Relation rel) {
 void lock_relations() {
   Relation rel = table_open(queuecast_relid("changes"), RowExclusiveLock);
   (void)layout_of(rel);
+  // REINDEX CONCURRENTLY locks an index, not the table, when it swaps it.
   lock_indexes_of(rel);
-  Oid toast = rel->rd_rel->reltoastrelid;
-  if (OidIsValid(toast)) {
-    Relation toast_rel = table_open(toast, RowExclusiveLock);
-    lock_indexes_of(toast_rel);
-    table_close(toast_rel, NoLock);
-  }
+  // Not the TOAST table: LOCK TABLE refuses it, and whatever else locks it
+  // exclusively (VACUUM FULL, ALTER TABLE, TRUNCATE) locks the history
+  // itself first. Taking it for every commit cost more than it guards.
   table_close(rel, NoLock);
   LockRelationOid(queuecast_relid("changes_seq"), RowExclusiveLock);
 }

@@ -38,12 +38,12 @@ struct history_row {
 };
 
 // Takes, before the caller enters the commit order, every relation lock an
-// insert takes: queuecast.changes, its indexes, its TOAST table and index,
-// and the seq sequence. Inside the commit order they are then already held,
-// so a writer holding the commit-order lock never waits for a table lock
-// (say behind LOCK TABLE queuecast.changes): such a wait happens before it
-// takes the lock, where PostgreSQL's deadlock detector and lock_timeout see
-// it. May throw pg_error.
+// insert takes: queuecast.changes, its indexes and the seq sequence (its
+// TOAST table is locked exclusively only by what locks the history first).
+// Inside the commit order they are then already held, so a writer holding
+// the commit-order lock never waits for a table lock (say behind LOCK TABLE
+// queuecast.changes): such a wait happens before it takes the lock, where
+// PostgreSQL's deadlock detector and lock_timeout see it. May throw pg_error.
 void lock_history_relations();
 
 // Builds the row for c (without seq and committed_at). May throw pg_error.
