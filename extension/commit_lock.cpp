@@ -242,6 +242,7 @@ TimestampTz acquire_shared() {
   TimestampTz now = GetCurrentTimestamp();
   pg_atomic_write_u64(&s.held_since, (uint64)now);
   pg_atomic_write_u32(&s.holder_database, MyDatabaseId);
+  pg_write_barrier();  // a reader that sees the pid sees the rest
   pg_atomic_write_u32(&s.holder_pid, (uint32)MyProcPid);
   return now;
 }
@@ -297,6 +298,7 @@ Datum queuecast_commit_lock_holder(PG_FUNCTION_ARGS) {
   if (!slots) return (Datum)0;
   slot& s = slot_of(MyDatabaseId);
   uint32 pid = pg_atomic_read_u32(&s.holder_pid);
+  pg_read_barrier();
   TimestampTz since = (TimestampTz)pg_atomic_read_u64(&s.held_since);
   if (pid == 0 || pg_atomic_read_u32(&s.holder_database) != MyDatabaseId) return (Datum)0;
   Datum values[3] = {Int32GetDatum((int32)pid), TimestampTzGetDatum(since),
