@@ -34,8 +34,14 @@ inline std::string random_truncate(std::mt19937_64& rng) {
       // queue that stays deleted would end its subscriptions (topic_deleted),
       // which the chaos test's subscribers rightly count as a failure; tests
       // that run the workload next to queues of their own keep them too.
+      // TRUNCATE is not MVCC-safe: a REPEATABLE READ or SERIALIZABLE
+      // transaction whose snapshot predates another one's TRUNCATE of
+      // queues finds the table empty, and would delete every queue for
+      // good. It gives up as a serialization failure instead.
       return "DO $$ DECLARE names text[]; BEGIN "
              "SELECT array_agg(name) INTO names FROM queuecast.queues; "
+             "IF names IS NULL THEN RAISE EXCEPTION 'no queue visible to this snapshot' "
+             "USING ERRCODE = 'serialization_failure'; END IF; "
              "TRUNCATE queuecast.queues CASCADE; "
              "PERFORM queuecast.create_queue(n) FROM unnest(names) n; END $$";
   }
