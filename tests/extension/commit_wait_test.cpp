@@ -22,6 +22,7 @@
 #include <memory>
 #include <thread>
 
+#include "../common/seq_blocker.hpp"
 #include "pg_session.hpp"
 
 namespace {
@@ -129,20 +130,14 @@ TEST_F(commit_wait_test, a_commit_waiting_for_its_standby_holds_no_lock_and_is_v
   EXPECT_EQ(waiting.notices().size(), 1u);
 }
 
-// Holds queuecast.changes' next seq in an open transaction (a superuser
-// writing history by hand): the next capturing writer draws that seq under
-// the commit-order lock and then waits, in the primary key's uniqueness
-// check, for this transaction to end. A stall inside the lock that nothing
-// in the writer can avoid; the transaction's idle timeout ends it.
+// Holds the next seq in an open transaction (seq_blocker.hpp); its idle
+// timeout ends the stall it causes.
 class seq_blocker {
  public:
   explicit seq_blocker(const std::string& db) : session_(qc_test::conninfo(db)) {
     session_.exec("SET idle_in_transaction_session_timeout = '6s'");
     session_.exec("BEGIN");
-    session_.exec(
-        "INSERT INTO queuecast.changes (seq, topic, entity, key, op, txid, committed_at, "
-        "role_name) SELECT last_value + 1, 'w', 'phase', '0', 'INSERT', pg_current_xact_id(), "
-        "now(), current_user FROM queuecast.changes_seq");
+    session_.exec(qc_test::hold_next_seq_sql);
   }
 
  private:
@@ -219,10 +214,7 @@ TEST_F(commit_wait_test, a_deadlock_through_the_commit_order_lock_is_broken) {
   pg_session cycle(qc_test::conninfo(db_name));
   cycle.exec("SET deadlock_timeout = '200ms'");
   cycle.exec("BEGIN");
-  cycle.exec(
-      "INSERT INTO queuecast.changes (seq, topic, entity, key, op, txid, committed_at, "
-      "role_name) SELECT last_value + 1, 'w', 'phase', '0', 'INSERT', pg_current_xact_id(), "
-      "now(), current_user FROM queuecast.changes_seq");
+  cycle.exec(qc_test::hold_next_seq_sql);
   pg_session holder(qc_test::conninfo(db_name));
   holder.exec("SET deadlock_timeout = '200ms'");
   holder.send("SELECT queuecast.enqueue('w', 'holder in a cycle')");

@@ -15,6 +15,7 @@
 #include <future>
 #include <random>
 
+#include "../../common/seq_blocker.hpp"
 #include "daemon_fixture.hpp"
 #include "queue_ops.hpp"
 #include "ws_client.hpp"
@@ -418,16 +419,10 @@ TEST(feed_test, a_stalled_commit_order_holder_is_a_metric_and_one_warning) {
   EXPECT_EQ(wait_for("queuecast_commit_order_held_seconds", [](double v) { return v == 0; }), 0)
       << "a free lock reads 0";
 
-  // Holds the next seq in an open transaction: the next writer draws it
-  // under the commit-order lock and waits in the primary key's uniqueness
-  // check until this transaction ends (a writer takes its table locks
-  // before the commit-order lock, so LOCK TABLE would stall it outside).
+  // Stalls the next writer inside the commit-order lock (seq_blocker.hpp).
   pg_session blocker(conninfo(db));
   blocker.exec("BEGIN");
-  blocker.exec(
-      "INSERT INTO queuecast.changes (seq, topic, entity, key, op, txid, committed_at, role_name) "
-      "SELECT last_value + 1, 'queue:default', 'phase', '0', 'INSERT', pg_current_xact_id(), "
-      "now(), current_user FROM queuecast.changes_seq");
+  blocker.exec(qc_test::hold_next_seq_sql);
   auto stalled_commit = [&](const char* name) {
     return std::thread([&db, name] {
       pg_session writer(conninfo(db));
