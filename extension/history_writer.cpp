@@ -1,5 +1,7 @@
 #include "history_writer.hpp"
 
+#include <utility>
+
 #include "commit_order.hpp"
 #include "pg_boundary.hpp"
 
@@ -162,81 +164,105 @@ const layout& layout_of(Relation rel) {
   return cached_layout;
 }
 
+}  // namespace
+
+// What a transaction's history writes need, opened once before the commit
+// order and used for every row inside it.
+struct history_target {
+  Relation rel;
+  layout columns;            // a copy: an invalidation may reset the cache meanwhile
+  ResultRelInfo result_rel;  // the history's open indexes
+  bool plain_indexes;
+  TupleTableSlot* slot;  // for forming index entries
+  Oid seq_relid;
+  Datum* values;  // a whole row of the history table, by attnum - 1
+  bool* nulls;
+};
+
+namespace {
+
+// Opens the history and its indexes and locks the seq sequence: every
+// relation lock an insert takes, taken here, outside the commit order.
+// REINDEX CONCURRENTLY locks an index, not the table, when it swaps it, so
+// the indexes are locked one by one (ExecOpenIndices). Not the TOAST table:
+// LOCK TABLE refuses it, and whatever else locks it exclusively (VACUUM FULL,
+// ALTER TABLE, TRUNCATE) locks the history itself first.
+history_target* open_target() {
+  auto* target = static_cast<history_target*>(palloc0(sizeof(history_target)));
+  target->rel = table_open(queuecast_relid("changes"), RowExclusiveLock);
+  target->columns = layout_of(target->rel);
+  InitResultRelInfo(&target->result_rel, target->rel, 1, nullptr, 0);
+  ExecOpenIndices(&target->result_rel, false);
+  target->plain_indexes = all_plain_indexes(target->result_rel);
+  target->slot = MakeSingleTupleTableSlot(RelationGetDescr(target->rel), &TTSOpsHeapTuple);
+  target->seq_relid = queuecast_relid("changes_seq");
+  LockRelationOid(target->seq_relid, RowExclusiveLock);
+  int natts = target->columns.natts;
+  target->values = static_cast<Datum*>(palloc0(natts * sizeof(Datum)));
+  target->nulls = static_cast<bool*>(palloc(natts * sizeof(bool)));
+  for (int i = 0; i < natts; ++i) target->nulls[i] = true;  // dropped or a site's own column
+  return target;
+}
+
 // Heap insert plus index entries, without planning a query (this runs under
 // the commit-order lock). Plain indexes are written directly; when a site has
 // added any other kind, the executor's index machinery writes them all, the
 // way logical replication apply writes rows. CHECK constraints and triggers on the
 // history table do not run: the capture trigger is its only writer.
-int64 insert_row(history_row& row) {
-  Relation rel = table_open(queuecast_relid("changes"), RowExclusiveLock);
-  const layout& columns = layout_of(rel);
-  int64 seq = nextval_internal(queuecast_relid("changes_seq"), false);
+int64 insert_row(history_target* target, history_row& row) {
+  int64 seq = nextval_internal(target->seq_relid, false);
   row.values[col_seq] = Int64GetDatum(seq);
   row.values[col_committed_at] = TimestampTzGetDatum(commit_timestamp());
-
-  Datum* values = (Datum*)palloc0(columns.natts * sizeof(Datum));
-  bool* nulls = (bool*)palloc(columns.natts * sizeof(bool));
-  for (int i = 0; i < columns.natts; ++i) nulls[i] = true;  // dropped or a site's own column
   for (int c = 0; c < history_columns; ++c) {
-    values[columns.attnum[c] - 1] = row.values[c];
-    nulls[columns.attnum[c] - 1] = row.nulls[c];
+    target->values[target->columns.attnum[c] - 1] = row.values[c];
+    target->nulls[target->columns.attnum[c] - 1] = row.nulls[c];
   }
-  HeapTuple tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-  pfree(values);
-  pfree(nulls);
+  Relation rel = target->rel;
+  HeapTuple tuple = heap_form_tuple(RelationGetDescr(rel), target->values, target->nulls);
   simple_heap_insert(rel, tuple);
 
-  ResultRelInfo result_rel;
-  InitResultRelInfo(&result_rel, rel, 1, nullptr, 0);
-  ExecOpenIndices(&result_rel, false);
-  TupleTableSlot* slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+  TupleTableSlot* slot = target->slot;
   ExecStoreHeapTuple(tuple, slot, false);
   slot->tts_tid = tuple->t_self;
-  if (all_plain_indexes(result_rel)) {
-    insert_plain_index_entries(rel, result_rel, slot, &tuple->t_self);
+  if (target->plain_indexes) {
+    insert_plain_index_entries(rel, target->result_rel, slot, &tuple->t_self);
   } else {
     // A site added an expression or partial index: the executor handles those.
     EState* estate = CreateExecutorState();
-    list_free(ExecInsertIndexTuples(&result_rel, slot, estate, false, false, nullptr, NIL));
+    list_free(ExecInsertIndexTuples(&target->result_rel, slot, estate, false, false, nullptr, NIL));
     FreeExecutorState(estate);
   }
-  ExecDropSingleTupleTableSlot(slot);
-  ExecCloseIndices(&result_rel);
-  table_close(rel, NoLock);
+  ExecClearTuple(slot);
+  heap_freetuple(tuple);  // a transaction of a million changes does not keep them all
   return seq;
 }
 
-void lock_indexes_of(Relation rel) {
-  List* indexes = RelationGetIndexList(rel);
-  ListCell* cell;
-  foreach (cell, indexes) LockRelationOid(lfirst_oid(cell), RowExclusiveLock);
-  list_free(indexes);
-}
-
-void lock_relations() {
-  Relation rel = table_open(queuecast_relid("changes"), RowExclusiveLock);
-  (void)layout_of(rel);
-  // REINDEX CONCURRENTLY locks an index, not the table, when it swaps it.
-  lock_indexes_of(rel);
-  // Not the TOAST table: LOCK TABLE refuses it, and whatever else locks it
-  // exclusively (VACUUM FULL, ALTER TABLE, TRUNCATE) locks the history
-  // itself first. Taking it for every commit cost more than it guards.
-  table_close(rel, NoLock);
-  LockRelationOid(queuecast_relid("changes_seq"), RowExclusiveLock);
+void close_target(history_target* target) {
+  ExecDropSingleTupleTableSlot(target->slot);
+  ExecCloseIndices(&target->result_rel);
+  table_close(target->rel, NoLock);
+  pfree(target->values);
+  pfree(target->nulls);
+  pfree(target);
 }
 
 }  // namespace
 
-void lock_history_relations() {
-  pg_call([] { lock_relations(); });
+history_writer::history_writer() : target_(pg_call([] { return open_target(); })) {}
+
+std::int64_t history_writer::insert(history_row& row) {
+  history_target* target = target_;
+  return pg_call([&] { return insert_row(target, row); });
+}
+
+void history_writer::close() {
+  if (!target_) return;
+  history_target* target = std::exchange(target_, nullptr);
+  pg_call([&] { close_target(target); });
 }
 
 void prepare_history_row(const change& c, history_row& row) {
   pg_call([&] { fill_row(c, row); });
-}
-
-std::int64_t insert_history_row(history_row& row) {
-  return pg_call([&] { return insert_row(row); });
 }
 
 void register_history_layout_invalidation() {

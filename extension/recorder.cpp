@@ -78,12 +78,13 @@ std::size_t buffered_changes() {
 
 void write_buffered() {
   if (pending.count == 0) return;
-  lock_history_relations();
+  history_writer writer;  // every relation lock, before the commit order
   enter_commit_order();
   for (buffered_row* node = pending.head; node; node = node->next) {
-    std::int64_t seq = insert_history_row(node->row);
+    std::int64_t seq = writer.insert(node->row);
     remember_for_notify(seq);
   }
+  writer.close();
 }
 
 void buffer_subxact_aborted(int level) {

@@ -5,6 +5,8 @@
 #include "row_change.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <vector>
 
 #include "column_cache.hpp"
 #include "json_text.hpp"
@@ -26,14 +28,27 @@ const char* entity_name(entity_kind entity) {
   return "unknown";
 }
 
-struct row_reader {
-  HeapTuple tuple;
-  TupleDesc desc;
-
-  // Fetches one attribute; heap_getattr cannot ERROR for a valid attnum.
-  Datum get(AttrNumber attnum, bool* is_null) const {
-    return heap_getattr(tuple, attnum, desc, is_null);
+// A row's columns, deformed once: heap_getattr per column would walk the
+// tuple from its start for every column after the first variable-width one.
+// Datums point into the tuple (nothing is detoasted or copied).
+class row_reader {
+ public:
+  row_reader(HeapTuple tuple, TupleDesc desc) {
+    if (!tuple) return;  // tg_newtuple of an INSERT or DELETE
+    values_.resize(desc->natts);
+    nulls_ = std::make_unique<bool[]>(desc->natts);
+    // Cannot ERROR for a tuple of this descriptor.
+    heap_deform_tuple(tuple, desc, values_.data(), nulls_.get());
   }
+
+  Datum get(AttrNumber attnum, bool* is_null) const {
+    *is_null = nulls_[attnum - 1];
+    return values_[attnum - 1];
+  }
+
+ private:
+  std::vector<Datum> values_;
+  std::unique_ptr<bool[]> nulls_;
 };
 
 void append_column(std::string& out, bool& first, const column_info& column, Datum value,
@@ -128,8 +143,10 @@ bool describe_row_change(entity_kind entity, TriggerData* trigger, change& out) 
   auto columns_ptr = columns_of(rel);
   const relation_columns& columns = *columns_ptr;
   TupleDesc desc = RelationGetDescr(rel);
-  row_reader old_row{trigger->tg_trigtuple, desc};
-  row_reader new_row{trigger->tg_newtuple, desc};
+  row_reader old_row(trigger->tg_trigtuple, desc);
+  // Only an UPDATE has a new row; an INSERT's row arrives in tg_trigtuple.
+  row_reader new_row(TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple : nullptr,
+                     desc);
   TriggerEvent event = trigger->tg_event;
   out.entity = entity_name(entity);
 

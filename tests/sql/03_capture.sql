@@ -2,7 +2,7 @@
 -- History is written at commit, so this file runs in autocommit mode: every
 -- statement commits and the next one reads its history. (The test database
 -- is created for this run; 03 to 08 leave their committed rows in it.)
-SELECT plan(29);
+SELECT plan(32);
 SET application_name = 'pgtap-capture';
 
 CREATE FUNCTION pg_temp.last_change() RETURNS queuecast.changes
@@ -67,6 +67,34 @@ SELECT ok(EXISTS (SELECT 1 FROM queuecast.changes WHERE op = 'DELETE' AND entity
           'deleting a queue is captured');
 SELECT ok(EXISTS (SELECT 1 FROM queuecast.changes WHERE op = 'DELETE' AND entity = 'phase'
                    AND data::jsonb ->> 'queue' = 'dml'), 'its phases deleted by cascade are captured');
+
+-- integers are printed by the capture itself (not by their output
+-- functions): every width, at both ends of its range, as to_jsonb() prints it
+INSERT INTO queuecast.queues (name) VALUES ('ints');
+INSERT INTO queuecast.phases (queue, title) VALUES ('ints', 'before-columns');
+-- a column added with a default: rows written before it read it from the
+-- catalog ("missing" attributes), and it did not change
+ALTER TABLE queuecast.phases ADD COLUMN small smallint, ADD COLUMN big bigint DEFAULT 5;
+UPDATE queuecast.phases SET title = 'after-columns' WHERE title = 'before-columns';
+SELECT is((pg_temp.last_change()).data::jsonb,
+          (SELECT jsonb_build_object('id', id, 'title', 'after-columns')
+           FROM queuecast.phases WHERE title = 'after-columns'),
+          'a column added since the row was written is read, and is unchanged');
+INSERT INTO queuecast.phases (queue, title, small, big, attempts)
+VALUES ('ints', 'int-min', -32768, -9223372036854775808, 0);
+SELECT is((pg_temp.last_change()).data::jsonb - 'created_at' - 'updated_at',
+          (SELECT to_jsonb(p) - 'created_at' - 'updated_at' FROM queuecast.phases p WHERE title = 'int-min'),
+          'smallest integers print as to_jsonb() prints them');
+UPDATE queuecast.phases SET small = 32767, big = 9223372036854775807, attempts = 2147483647,
+                            max_attempts = 2147483647
+WHERE title = 'int-min';
+SELECT is((pg_temp.last_change()).data::jsonb,
+          (SELECT jsonb_build_object('id', id, 'small', small, 'big', big, 'attempts', attempts,
+                                     'max_attempts', max_attempts)
+           FROM queuecast.phases WHERE title = 'int-min'),
+          'largest integers print as to_jsonb() prints them');
+DELETE FROM queuecast.queues WHERE name = 'ints';
+ALTER TABLE queuecast.phases DROP COLUMN small, DROP COLUMN big;
 
 -- the trigger refuses to be misused
 CREATE TABLE pg_temp.other (id int);
