@@ -12,7 +12,8 @@
 #   e.g. the library of an older commit (tools/build-release-library.sh, or
 #   `git stash; make`) against the working tree's queuecast.so.
 # Needs write access to PostgreSQL's library directory (run as root, as CI does).
-# Writes the section `commit-lock-ab` of bench/RESULTS.md. Loopback only;
+# Writes the section `commit-lock-ab` of bench/RESULTS.md (another name with
+# QUEUECAST_SECTION=name, to keep that one's figures). Loopback only;
 # every run is bounded by pgbench -T.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,7 +49,7 @@ done
 
 section="$(python3 "$here/ratio_table.py" "$tmp/runs" library A B)"
 echo "$section"
-printf '## Two builds of the commit-order lock, side by side (issue 12)\n\nMeasured %s on %s (%s cores) by `bench/commit_lock_ab.sh A B %s %s %s`: A = `%s`, B = `%s` (md5 %s / %s). pgbench, %s clients, %s s runs, one single-row UPDATE per transaction that changes its row; blocks A, B, A, B, each a fresh cluster with `shared_preload_libraries = '"'"'queuecast'"'"'` and fsync on, %s rounds of bare then capture per setting; each ratio is against bare of the same round.\n\n%s\n' \
+printf '## Two builds of the extension library, side by side (issue 12)\n\nMeasured %s on %s (%s cores) by `bench/commit_lock_ab.sh A B %s %s %s`: A = `%s`, B = `%s` (md5 %s / %s). pgbench, %s clients, %s s runs, one single-row UPDATE per transaction that changes its row; blocks A, B, A, B, each a fresh cluster with `shared_preload_libraries = '"'"'queuecast'"'"'` and fsync on, %s rounds of bare then capture per setting; each ratio is against bare of the same round.\n\n%s\n' \
   "$(date +%F)" "$(hostname)" "$(nproc)" "$clients" "$seconds" "$rounds" "$(basename "$a_so")" "$(basename "$b_so")" \
   "$(md5sum <"$a_so" | cut -c1-8)" "$(md5sum <"$b_so" | cut -c1-8)" "$clients" "$seconds" "$rounds" "$section" |
-  python3 "$here/write_results.py" markdown commit-lock-ab
+  python3 "$here/write_results.py" markdown "${QUEUECAST_SECTION:-commit-lock-ab}"
