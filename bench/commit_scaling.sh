@@ -155,6 +155,9 @@ for variant in plain:capture preload:capture plain:plpgsql; do
 done
 echo "history rows: $history" >&2
 
-python3 "$here/commit_scaling_table.py" "$tmp/tps" "$tmp/latency" "$seconds" "$rounds" \
-  "$client_counts" "$latency_commits" "$flush" "$workers" "$history" |
-  tee /dev/stderr | python3 "$here/write_results.py" markdown commit-scaling
+# Printed through a variable, not `tee /dev/stderr`: that reopens stderr and,
+# when stderr is a log file, truncates the per-run lines written above.
+section="$(python3 "$here/commit_scaling_table.py" "$tmp/tps" "$tmp/latency" "$seconds" "$rounds" \
+  "$client_counts" "$latency_commits" "$flush" "$workers" "$history")"
+echo "$section" >&2
+echo "$section" | python3 "$here/write_results.py" markdown commit-scaling
