@@ -90,6 +90,17 @@ bool is_finite_number(const std::string& text) {
 
 }  // namespace
 
+bool append_integer(std::string& out, Datum value, Oid type) {
+  if (type != INT2OID && type != INT4OID && type != INT8OID) return false;
+  int64 number = type == INT8OID   ? DatumGetInt64(value)
+                 : type == INT4OID ? (int64)DatumGetInt32(value)
+                                   : (int64)DatumGetInt16(value);
+  char digits[24];
+  auto printed = std::to_chars(digits, digits + sizeof digits, number);
+  out.append(digits, printed.ptr);
+  return true;
+}
+
 void append_json_value(std::string& out, Datum value, Oid type, json_kind kind,
                        FmgrInfo* output_fn) {
   switch (kind) {
@@ -97,17 +108,7 @@ void append_json_value(std::string& out, Datum value, Oid type, json_kind kind,
       out += DatumGetBool(value) ? "true" : "false";
       return;
     case json_kind::number: {
-      // Integers are printed here, as int2out/int4out/int8out print them,
-      // without a palloc'd string per column.
-      if (type == INT2OID || type == INT4OID || type == INT8OID) {
-        int64 number = type == INT8OID   ? DatumGetInt64(value)
-                       : type == INT4OID ? (int64)DatumGetInt32(value)
-                                         : (int64)DatumGetInt16(value);
-        char digits[24];
-        auto printed = std::to_chars(digits, digits + sizeof digits, number);
-        out.append(digits, printed.ptr);
-        return;
-      }
+      if (append_integer(out, value, type)) return;
       std::string text = output_text(value, output_fn);
       // to_jsonb() quotes non-finite numbers: JSON has no NaN or Infinity.
       if (is_finite_number(text)) {

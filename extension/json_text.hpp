@@ -16,6 +16,10 @@ enum class json_kind { boolean, number, json, datetime, text };
 
 json_kind json_kind_for_type(Oid type);
 
+// Appends an int2, int4 or int8 as their output functions print it, without
+// a palloc'd string; false (nothing appended) for any other type.
+bool append_integer(std::string& out, Datum value, Oid type);
+
 // Appends one non-null value as JSON exactly as to_jsonb() prints it, except
 // that timestamps are always in UTC so every writer's session prints the same
 // text (see docs/capture.md). May throw pg_error.

@@ -76,6 +76,9 @@ std::optional<std::string> column_text(const relation_columns& columns, const ro
     if (column.attnum != attnum) continue;
     if (column.kind == json_kind::boolean)
       return std::string(DatumGetBool(value) ? "true" : "false");
+    // A phase's or workflow's key is its bigint id: printed without a
+    // palloc'd string for every row.
+    if (std::string digits; append_integer(digits, value, column.type)) return digits;
     FmgrInfo* fn = const_cast<FmgrInfo*>(&column.output_fn);
     char* text = pg_call([&] { return OutputFunctionCall(fn, value); });
     std::string copy(text);
