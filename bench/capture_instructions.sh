@@ -67,20 +67,21 @@ chmod a+r "$tmp"/run.*.sql
 mkdir "$tmp/out"
 [ "$(id -u)" != 0 ] || chown postgres "$tmp/out"
 
-# run DB COUNT -> path of the callgrind output
+# run DB COUNT: sets $out to the path of the callgrind output. Not called
+# in $(...): its `exit 1` must end the script, not a subshell.
 run() {
-  local db="$1" count="$2" data="$tmp/data.$1.$2" out="$tmp/out/callgrind.$1.$2"
+  local db="$1" count="$2" data="$tmp/data.$1.$2"
+  out="$tmp/out/callgrind.$1.$2"
   cp -a "$tmp/cluster/data" "$data"
   _pgcluster_as_owner valgrind --tool=callgrind --callgrind-out-file="$out" \
     "$PG_BINDIR/postgres" --single -D "$data" -c synchronous_commit=off "$db" \
-    <"$tmp/run.$count.sql" >"$tmp/output.$db.$count" 2>"$tmp/valgrind.$db.$count"
-  if grep -qE 'ERROR|FATAL' "$tmp/output.$db.$count" "$tmp/valgrind.$db.$count"; then
-    echo "the $db run failed:" >&2
-    grep -hE -m3 'ERROR|FATAL' "$tmp/output.$db.$count" "$tmp/valgrind.$db.$count" >&2
+    <"$tmp/run.$count.sql" >"$tmp/output.$db.$count" 2>"$tmp/valgrind.$db.$count" || true
+  if [ ! -s "$out" ] || grep -qE 'ERROR|FATAL|^valgrind:' "$tmp/output.$db.$count" "$tmp/valgrind.$db.$count"; then
+    echo "the $db run failed (valgrind runs as the server's user: its TMPDIR must be writable by it):" >&2
+    grep -hE -m3 'ERROR|FATAL|^valgrind:' "$tmp/output.$db.$count" "$tmp/valgrind.$db.$count" >&2
     exit 1
   fi
   rm -rf "$data"
-  echo "$out"
 }
 
 # inclusive FILE PATTERN -> the inclusive instruction count of the first
@@ -97,8 +98,10 @@ total() {
 
 declare -A figure
 for db in bare capture; do
-  long="$(run "$db" "$transactions")"
-  brief="$(run "$db" "$short")"
+  run "$db" "$transactions"
+  long="$out"
+  run "$db" "$short"
+  brief="$out"
   echo "$db: callgrind done" >&2
   figure[$db]=$(($(total "$long") - $(total "$brief")))
   if [ "$db" = capture ]; then

@@ -20,6 +20,7 @@ QUEUECAST_SECTION=fanout-realistic-10k-direct "$here/fanout_realistic.sh" "10000
 "$here/commit_scaling.sh" 8 2 "1 4 16 64" 600
 "$here/commit_lock_spin.sh" 16 6 3
 "$here/capture_instructions.sh" 2500
+"$here/commit_cpu_profile.sh" 8 2 "4 16"
 # Issue 13: the charts on a long history, the dashboard in Chromium, and
 # Server-Sent Events against WebSocket at 1 000 and 10 000 clients.
 "$here/stats_history.sh" "1000000 10000000" 10

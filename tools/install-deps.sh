@@ -12,7 +12,7 @@ packages=(
   libgtest-dev
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
   python3 curl nodejs npm chromium
-  valgrind
+  valgrind linux-perf
 )
 
 missing=()
