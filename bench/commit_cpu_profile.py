@@ -2,7 +2,7 @@
 """CPU per commit by who spent it, for bench/commit_cpu_profile.sh.
 
     commit_cpu_profile.py classify ROLES < perf-script-output > CLASSES
-    commit_cpu_profile.py table DIR FREQUENCY SECONDS ROUNDS CLIENTS LIBRARY_MD5 OPTIONS
+    commit_cpu_profile.py table DIR FREQUENCY SECONDS ROUNDS CLIENTS LIBRARY_MD5 OPTIONS HUGE_PAGES
 
 classify reads `perf script -F comm,pid,ip,sym,dso` with call chains (a
 header line, the frames leaf first, a blank line) and counts each sample
@@ -130,7 +130,7 @@ def read_runs(directory, db, clients, rounds):
     return samples, commits
 
 
-def table(directory, frequency, seconds, rounds, client_counts, library, options):
+def table(directory, frequency, seconds, rounds, client_counts, library, options, pages):
     usec_per_sample = 1e6 / frequency
     out = [
         "## Where a capturing commit's CPU goes (issue 12)",
@@ -139,7 +139,7 @@ def table(directory, frequency, seconds, rounds, client_counts, library, options
         f"`bench/commit_cpu_profile.sh {seconds} {rounds} \"{' '.join(map(str, client_counts))}\"`: "
         f"`perf record -a -g -F {frequency:.0f}` (cpu-clock) around each pgbench run, {seconds} s, "
         "one single-row UPDATE per transaction that changes its row, `synchronous_commit = off`, "
-        f"fsync on, one preloaded cluster, library md5 {library}"
+        f"fsync on, one preloaded cluster with `huge_pages = {pages}`, library md5 {library}"
         + (f", settings `{options}`" if options else "")
         + "; rounds alternate bare and capture and are summed. "
         "Each figure is CPU microseconds per commit (samples on all CPUs x sampling period / "
@@ -175,9 +175,9 @@ def table(directory, frequency, seconds, rounds, client_counts, library, options
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "classify":
         classify(sys.argv[2], sys.stdin)
-    elif len(sys.argv) == 9 and sys.argv[1] == "table":
+    elif len(sys.argv) == 10 and sys.argv[1] == "table":
         table(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
-              [int(c) for c in sys.argv[6].split()], sys.argv[7], sys.argv[8])
+              [int(c) for c in sys.argv[6].split()], sys.argv[7], sys.argv[8], sys.argv[9])
     else:
         sys.exit(__doc__)
 

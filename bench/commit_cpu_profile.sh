@@ -20,9 +20,12 @@
 #        bench/commit_cpu_profile.sh --quick   (2 s, 1 round, 4 clients: checks the script)
 # QUEUECAST_OPTIONS adds settings to every run's PGOPTIONS, e.g.
 #   QUEUECAST_OPTIONS="-c queuecast.commit_lock_spin=0"
+# QUEUECAST_HUGE_PAGES=on runs the cluster with huge pages (reserved for the
+# run as root); by default it uses the kernel's 4 kB pages.
 # Needs perf (Debian's linux-perf) and root (perf record -a). Loopback only;
 # every run is bounded by pgbench -T. Writes the `commit-cpu-profile`
-# section of bench/RESULTS.md and prints it.
+# section of bench/RESULTS.md (`commit-cpu-profile-huge-pages` with huge
+# pages) and prints it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."
@@ -42,8 +45,9 @@ command -v perf >/dev/null || {
   exit 1
 }
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-cpu-profile.XXXXXX")"
-trap 'pgcluster_stop 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'pgcluster_stop 2>/dev/null; bench_huge_pages_release; rm -rf "$tmp"' EXIT
 
+[ "$bench_huge_pages" = off ] || bench_huge_pages_reserve 100
 bench_lock_cluster "$tmp/cluster"
 cat >"$tmp/update.sql" <<'SQL'
 \set id random(1, 10000)
@@ -87,6 +91,10 @@ for clients in $client_counts; do
 done
 
 section="$(python3 "$here/commit_cpu_profile.py" table "$tmp" "$frequency" "$seconds" "$rounds" "$client_counts" \
-  "$(md5sum <"$(pg_config --pkglibdir)/queuecast.so" | cut -c1-8)" "${QUEUECAST_OPTIONS:-}")"
+  "$(md5sum <"$(pg_config --pkglibdir)/queuecast.so" | cut -c1-8)" "${QUEUECAST_OPTIONS:-}" "$bench_huge_pages")"
 echo "$section"
-echo "$section" | python3 "$here/write_results.py" markdown commit-cpu-profile
+if [ "$bench_huge_pages" = on ]; then
+  echo "$section" | python3 "$here/write_results.py" markdown commit-cpu-profile-huge-pages
+else
+  echo "$section" | python3 "$here/write_results.py" markdown commit-cpu-profile
+fi

@@ -31,6 +31,10 @@
 #
 # Usage: bench/commit_scaling.sh [seconds-per-run] [rounds] [client counts] [latency commits]
 #        bench/commit_scaling.sh --quick    (2 s, 1 round, clients "1 16": checks the script)
+# QUEUECAST_HUGE_PAGES=on runs both clusters with huge pages (reserved for the
+# run as root, bench/pgbench_lib.sh) and writes the section
+# "commit-scaling-huge-pages"; by default both use the kernel's 4 kB pages
+# and the section is "commit-scaling".
 # Every load is bounded in time (pgbench -T, timeout); loopback only.
 # Writes the "commit-scaling" section of bench/RESULTS.md and prints it.
 set -euo pipefail
@@ -60,9 +64,12 @@ cleanup() {
     PGCLUSTER_DIR="$dir"
     pgcluster_stop
   done
+  bench_huge_pages_release
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+# Two clusters of the default 128 MB of shared_buffers: about 75 each.
+[ "$bench_huge_pages" = off ] || bench_huge_pages_reserve 200
 
 # pgcluster.sh runs one cluster at a time; both stay up here (only one is
 # loaded at a time), so remember each one's port and switch PGPORT.
@@ -72,7 +79,8 @@ start_cluster() {  # name [extra postgresql.conf lines...]
   shift
   # No checkpoint during the run: with fsync on, one would land in some
   # variant's runs and not in others.
-  pgcluster_start "$tmp/$name" "fsync = on" "max_wal_size = 8GB" "checkpoint_timeout = 1h" "$@"
+  pgcluster_start "$tmp/$name" "fsync = on" "max_wal_size = 8GB" "checkpoint_timeout = 1h" \
+    "huge_pages = $bench_huge_pages" "$@"
   cluster_dirs+=("$tmp/$name")
   cluster_port[$name]="$PGPORT"
 }
@@ -158,6 +166,10 @@ echo "history rows: $history" >&2
 # Printed through a variable, not `tee /dev/stderr`: that reopens stderr and,
 # when stderr is a log file, truncates the per-run lines written above.
 section="$(python3 "$here/commit_scaling_table.py" "$tmp/tps" "$tmp/latency" "$seconds" "$rounds" \
-  "$client_counts" "$latency_commits" "$flush" "$workers" "$history")"
+  "$client_counts" "$latency_commits" "$flush" "$workers" "$history" "$bench_huge_pages")"
 echo "$section" >&2
-echo "$section" | python3 "$here/write_results.py" markdown commit-scaling
+if [ "$bench_huge_pages" = on ]; then
+  echo "$section" | python3 "$here/write_results.py" markdown commit-scaling-huge-pages
+else
+  echo "$section" | python3 "$here/write_results.py" markdown commit-scaling
+fi

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """The Markdown section of bench/commit_scaling.sh from its result lines.
 
-    commit_scaling_table.py TPS LATENCY SECONDS ROUNDS CLIENTS COMMITS FLUSH WORKERS HISTORY
+    commit_scaling_table.py TPS LATENCY SECONDS ROUNDS CLIENTS COMMITS FLUSH WORKERS HISTORY PAGES
 
 TPS: one pgbench run per line (variant=CLUSTER:DB sync= clients= round= tps=).
 LATENCY: one bench/doorbell_latency run per line (round= cluster= then its own
 fields). FLUSH: "OPS_PER_S USECS" of pg_test_fsync's fdatasync. WORKERS: the
 databases with a doorbell worker in the preloaded cluster (comma-separated).
-HISTORY: "VARIANT=ROWS ..." history rows with op UPDATE at the end. Ratios compare variants of the same run: each
+HISTORY: "VARIANT=ROWS ..." history rows with op UPDATE at the end. PAGES: the
+clusters' huge_pages (on or off). Ratios compare variants of the same run: each
 against bare of its own cluster, synchronous_commit and client count.
 """
 import datetime
@@ -40,7 +41,7 @@ def fields(line):
 
 
 def main():
-    tps_path, latency_path, seconds, rounds, clients, commits, flush, workers, history = sys.argv[1:10]
+    tps_path, latency_path, seconds, rounds, clients, commits, flush, workers, history, pages = sys.argv[1:11]
     seconds = float(seconds)
     client_list = [int(c) for c in clients.split()]
     runs = {}
@@ -63,7 +64,12 @@ def main():
         f"{seconds:g} s runs, median of {rounds} round{'s' if rounds != '1' else ''} alternating between the variants. Two throwaway "
         "clusters with `fsync = on` on the same disk, one with `shared_preload_libraries = 'queuecast'` "
         "(the doorbell worker), one without; `bare` is measured in both, and each ratio is against `bare` "
-        "of the same cluster, setting and client count. No session LISTENs during these runs.",
+        "of the same cluster, setting and client count. No session LISTENs during these runs. "
+        + ("Both clusters run with `huge_pages = on` (huge pages reserved for the run; "
+           "`huge-pages-ab` compares the two page sizes)."
+           if pages == "on" else
+           "Both clusters run with `huge_pages = off`: the kernel's 4 kB pages, a fresh Debian's default "
+           "(`huge-pages-ab` compares the two page sizes)."),
         "",
     ]
     ops, usecs = flush.split()

@@ -42,13 +42,15 @@ bench_median() {
   sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
 
-# bench_lock_cluster DIR
+# bench_lock_cluster DIR [HUGE_PAGES]
 # For the commit-order-lock benchmarks (bench/commit_lock_ab.sh,
-# bench/commit_lock_spin.sh): a preloaded cluster in DIR with fsync on, and
-# databases `bare` (capture disabled) and `capture` of 10 000 phases each.
+# bench/commit_lock_spin.sh, ...): a preloaded cluster in DIR with fsync on,
+# and databases `bare` (capture disabled) and `capture` of 10 000 phases each.
+# HUGE_PAGES is its huge_pages setting, default bench_huge_pages.
 bench_lock_cluster() {
   pgcluster_start "$1" "fsync = on" "max_wal_size = 8GB" "checkpoint_timeout = 1h" \
-    "shared_preload_libraries = 'queuecast'" "queuecast.doorbell_idle_timeout = 0" >/dev/null
+    "shared_preload_libraries = 'queuecast'" "queuecast.doorbell_idle_timeout = 0" \
+    "huge_pages = ${2:-$bench_huge_pages}" >/dev/null
   local db
   for db in bare capture; do bench_phases_db "$db" 10000 >/dev/null; done
   pgcluster_psql -d bare -c "ALTER TABLE queuecast.phases DISABLE TRIGGER capture" >/dev/null
@@ -64,4 +66,51 @@ bench_lock_pair() {
   bare=$(PGOPTIONS="-c synchronous_commit=$sync $options" bench_pgbench bare "$clients" "$seconds" "$script")
   capture=$(PGOPTIONS="-c synchronous_commit=$sync $options" bench_pgbench capture "$clients" "$seconds" "$script")
   echo "$key $sync $bare $capture" | tee -a "$runs" >&2
+}
+
+# --- huge pages -------------------------------------------------------------
+# PostgreSQL's default, huge_pages = try, uses huge pages whenever the kernel
+# has some reserved, so a benchmark's figures would depend on the machine's
+# vm.nr_hugepages without saying so. The clusters of bench_lock_cluster and
+# bench/commit_scaling.sh set it explicitly: with QUEUECAST_HUGE_PAGES=on,
+# huge pages (commit_scaling.sh and commit_cpu_profile.sh reserve them with
+# bench_huge_pages_reserve; huge_pages_ab.sh runs both page sizes), else the
+# kernel's ordinary 4 kB pages. docs/capture.md, "Huge pages", has what they
+# change for capture.
+if [ "${QUEUECAST_HUGE_PAGES:-off}" = on ]; then bench_huge_pages=on; else bench_huge_pages=off; fi
+bench_huge_pages_before=""
+
+# bench_huge_pages_reserve PAGES
+# Makes sure the kernel has at least PAGES free huge pages (a cluster with
+# the default 128 MB of shared_buffers needs about 75 of 2 MB), raising
+# vm.nr_hugepages as root. The previous value is put back by
+# bench_huge_pages_release: call it from the script's exit trap, after the
+# clusters have stopped. Fails, saying why and what to do, where it cannot.
+bench_huge_pages_reserve() {
+  local want="$1" total free
+  total="$(awk '/^HugePages_Total:/ { print $2 }' /proc/meminfo)"
+  free="$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)"
+  if [ -z "$total" ]; then
+    echo "this kernel offers no huge pages (no HugePages_Total in /proc/meminfo)" >&2
+    return 1
+  fi
+  [ "$free" -lt "$want" ] || return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "$free huge pages free, $want needed: as root, sysctl -w vm.nr_hugepages=$((total + want - free))" >&2
+    return 1
+  fi
+  bench_huge_pages_before="$total"
+  sysctl -q -w vm.nr_hugepages=$((total + want - free)) >/dev/null
+  free="$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)"
+  if [ "$free" -lt "$want" ]; then
+    echo "the kernel gave $free free huge pages of the $want asked for (memory too fragmented?)" >&2
+    bench_huge_pages_release
+    return 1
+  fi
+}
+
+bench_huge_pages_release() {
+  [ -n "$bench_huge_pages_before" ] || return 0
+  sysctl -q -w vm.nr_hugepages="$bench_huge_pages_before" >/dev/null || true
+  bench_huge_pages_before=""
 }
