@@ -77,7 +77,13 @@ bench_lock_pair() {
 # bench_huge_pages_reserve; huge_pages_ab.sh runs both page sizes), else the
 # kernel's ordinary 4 kB pages. docs/capture.md, "Huge pages", has what they
 # change for capture.
-if [ "${QUEUECAST_HUGE_PAGES:-off}" = on ]; then bench_huge_pages=on; else bench_huge_pages=off; fi
+case "${QUEUECAST_HUGE_PAGES:-off}" in
+  on | off) bench_huge_pages="${QUEUECAST_HUGE_PAGES:-off}" ;;
+  *)
+    echo "QUEUECAST_HUGE_PAGES is on or off, not '$QUEUECAST_HUGE_PAGES'" >&2
+    exit 2
+    ;;
+esac
 bench_huge_pages_before=""
 
 # bench_huge_pages_reserve PAGES
