@@ -136,5 +136,5 @@ PY
 echo "$section"
 printf '## CPU cost of capture, in instructions (issue 12)\n\nMeasured %s on %s by `bench/capture_instructions.sh %s`: PostgreSQL %s in single-user mode under valgrind'"'"'s callgrind, one single-row UPDATE per transaction that changes its row, on %s phases; library md5 %s. Instruction counts do not depend on the machine'"'"'s load, so this figure moves only when the code does. In single-user mode the doorbell rings inside the transaction (no worker).\n\n%s\n' \
   "$(date +%F)" "$(hostname)" "$transactions" "$("$PG_BINDIR/postgres" --version | awk '{print $3}')" \
-  "$rows" "$(md5sum <"$(pg_config --pkglibdir)/queuecast.so" | cut -c1-8)" "$section" |
+  "$rows" "$(bench_installed_md5)" "$section" |
   python3 "$here/write_results.py" markdown capture-instructions

@@ -49,10 +49,7 @@ trap 'pgcluster_stop 2>/dev/null; bench_huge_pages_release; rm -rf "$tmp"' EXIT
 
 [ "$bench_huge_pages" = off ] || bench_huge_pages_reserve 100
 bench_lock_cluster "$tmp/cluster"
-cat >"$tmp/update.sql" <<'SQL'
-\set id random(1, 10000)
-UPDATE queuecast.phases SET attempts = attempts + 1, title = 'x' || random() WHERE id = :id;
-SQL
+bench_update_script "$tmp/update.sql"
 
 # Which server process is which: the table names the WAL writer and the
 # doorbell worker apart from the backends pgbench talks to.
@@ -91,10 +88,6 @@ for clients in $client_counts; do
 done
 
 section="$(python3 "$here/commit_cpu_profile.py" table "$tmp" "$frequency" "$seconds" "$rounds" "$client_counts" \
-  "$(md5sum <"$(pg_config --pkglibdir)/queuecast.so" | cut -c1-8)" "${QUEUECAST_OPTIONS:-}" "$bench_huge_pages")"
+  "$(bench_installed_md5)" "${QUEUECAST_OPTIONS:-}" "$bench_huge_pages")"
 echo "$section"
-if [ "$bench_huge_pages" = on ]; then
-  echo "$section" | python3 "$here/write_results.py" markdown commit-cpu-profile-huge-pages
-else
-  echo "$section" | python3 "$here/write_results.py" markdown commit-cpu-profile
-fi
+echo "$section" | python3 "$here/write_results.py" markdown "$(bench_section commit-cpu-profile)"

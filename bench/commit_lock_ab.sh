@@ -31,10 +31,7 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-lock-ab.XXXXXX")"
 cp "$lib/queuecast.so" "$tmp/installed.so"
 trap 'pgcluster_stop 2>/dev/null; cp "$tmp/installed.so" "$lib/queuecast.so"; rm -rf "$tmp"' EXIT
 
-cat >"$tmp/update.sql" <<'SQL'
-\set id random(1, 10000)
-UPDATE queuecast.phases SET attempts = attempts + 1, title = 'x' || random() WHERE id = :id;
-SQL
+bench_update_script "$tmp/update.sql"
 for block in A B A B; do
   if [ "$block" = A ]; then cp "$a_so" "$lib/queuecast.so"; else cp "$b_so" "$lib/queuecast.so"; fi
   bench_lock_cluster "$tmp/cluster"

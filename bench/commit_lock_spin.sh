@@ -25,10 +25,7 @@ settings=("$@")
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-lock-spin.XXXXXX")"
 trap 'pgcluster_stop 2>/dev/null; rm -rf "$tmp"' EXIT
 
-cat >"$tmp/update.sql" <<'SQL'
-\set id random(1, 10000)
-UPDATE queuecast.phases SET attempts = attempts + 1, title = 'x' || random() WHERE id = :id;
-SQL
+bench_update_script "$tmp/update.sql"
 bench_lock_cluster "$tmp/cluster"
 for round in $(seq "$rounds"); do
   for sync in off on; do
@@ -43,5 +40,5 @@ section="$(python3 "$here/ratio_table.py" "$tmp/runs" "commit_lock_spin (µs)" "
 echo "$section"
 printf '## How long to retry the commit-order lock before sleeping (issue 12)\n\nMeasured %s on %s (%s cores) by `bench/commit_lock_spin.sh %s %s %s %s`, library md5 %s: pgbench, %s clients, %s s runs, one single-row UPDATE per transaction that changes its row, one cluster with `shared_preload_libraries = '"'"'queuecast'"'"'` (the lock in shared memory) and fsync on; each round runs bare then capture for every setting in turn; each ratio is against bare of the same round and setting.\n\n%s\n' \
   "$(date +%F)" "$(hostname)" "$(nproc)" "$clients" "$seconds" "$rounds" "${settings[*]}" \
-  "$(md5sum <"$(pg_config --pkglibdir)/queuecast.so" | cut -c1-8)" "$clients" "$seconds" "$section" |
+  "$(bench_installed_md5)" "$clients" "$seconds" "$section" |
   python3 "$here/write_results.py" markdown commit-lock-spin

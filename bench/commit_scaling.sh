@@ -36,7 +36,7 @@
 # "commit-scaling-huge-pages"; by default both use the kernel's 4 kB pages
 # and the section is "commit-scaling".
 # Every load is bounded in time (pgbench -T, timeout); loopback only.
-# Writes the "commit-scaling" section of bench/RESULTS.md and prints it.
+# Writes that section of bench/RESULTS.md and prints it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."
@@ -108,10 +108,7 @@ for variant in $variants; do
     plpgsql) pgcluster_psql -d "$db" -f "$here/plpgsql_capture.sql" ;;
   esac
 done
-cat >"$tmp/update.sql" <<SQL
-\\set id random(1, $rows)
-UPDATE queuecast.phases SET attempts = attempts + 1, title = 'x' || random() WHERE id = :id;
-SQL
+bench_update_script "$tmp/update.sql" "$rows"
 
 # Doorbell latency first: a failure (a change never announced) then costs
 # little. queuecast.doorbell = auto is what each cluster gives by default.
@@ -168,8 +165,4 @@ echo "history rows: $history" >&2
 section="$(python3 "$here/commit_scaling_table.py" "$tmp/tps" "$tmp/latency" "$seconds" "$rounds" \
   "$client_counts" "$latency_commits" "$flush" "$workers" "$history" "$bench_huge_pages")"
 echo "$section" >&2
-if [ "$bench_huge_pages" = on ]; then
-  echo "$section" | python3 "$here/write_results.py" markdown commit-scaling-huge-pages
-else
-  echo "$section" | python3 "$here/write_results.py" markdown commit-scaling
-fi
+echo "$section" | python3 "$here/write_results.py" markdown "$(bench_section commit-scaling)"

@@ -26,10 +26,7 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-huge-pages.XXXXXX")"
 trap 'pgcluster_stop 2>/dev/null; bench_huge_pages_release; rm -rf "$tmp"' EXIT
 
 bench_huge_pages_reserve 100
-cat >"$tmp/update.sql" <<'SQL'
-\set id random(1, 10000)
-UPDATE queuecast.phases SET attempts = attempts + 1, title = 'x' || random() WHERE id = :id;
-SQL
+bench_update_script "$tmp/update.sql"
 keys=()
 for pages in off on off on; do
   bench_lock_cluster "$tmp/cluster" "$pages"
@@ -48,7 +45,7 @@ for clients in $client_counts; do keys+=("off/$clients" "on/$clients"); done
 table="$(python3 "$here/ratio_table.py" "$tmp/runs" "huge_pages / clients" "${keys[@]}")"
 section="$(printf '## Huge pages against 4 kB pages (issue 12)\n\nMeasured %s on %s (%s cores, %s kB huge pages) by `bench/huge_pages_ab.sh "%s" %s %s`, library md5 %s: pgbench, %s s runs, one single-row UPDATE per transaction that changes its row; blocks huge_pages = off, on, off, on, each a fresh cluster with `shared_preload_libraries = '"'"'queuecast'"'"'`, the default 128 MB of shared_buffers and fsync on, %s rounds of bare then capture per client count and setting; each ratio is against bare of the same round, so each page size is compared with bare on the same page size.\n\n%s\n' \
   "$(date +%F)" "$(hostname)" "$(nproc)" "$(awk '/^Hugepagesize:/ { print $2 }' /proc/meminfo)" \
-  "$client_counts" "$seconds" "$rounds" "$(md5sum <"$(pg_config --pkglibdir)/queuecast.so" | cut -c1-8)" \
+  "$client_counts" "$seconds" "$rounds" "$(bench_installed_md5)" \
   "$seconds" "$rounds" "$table")"
 echo "$section"
 echo "$section" | python3 "$here/write_results.py" markdown huge-pages-ab

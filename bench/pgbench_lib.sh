@@ -37,6 +37,24 @@ bench_pgbench() {
   awk '/^tps = / { print $3 }' <<<"$out"
 }
 
+# bench_update_script FILE [ROWS]
+# The workload of the commit benchmarks, one definition so that their figures
+# compare: one single-row UPDATE per transaction of a random one of ROWS
+# (default 10 000) phases, that really changes the row (attempts + 1, a new
+# title), so that capture writes a history row for each.
+bench_update_script() {
+  cat >"$1" <<SQL
+\\set id random(1, ${2:-10000})
+UPDATE queuecast.phases SET attempts = attempts + 1, title = 'x' || random() WHERE id = :id;
+SQL
+}
+
+# bench_installed_md5 -> the first 8 hex digits of the md5 of the installed
+# queuecast.so, which the sections name as the library they measured.
+bench_installed_md5() {
+  md5sum <"$(pg_config --pkglibdir)/queuecast.so" | cut -c1-8
+}
+
 # bench_median < numbers -> the median (the lower middle one of an even count)
 bench_median() {
   sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
@@ -113,6 +131,13 @@ bench_huge_pages_reserve() {
     bench_huge_pages_release
     return 1
   fi
+}
+
+# bench_section NAME -> the RESULTS.md section a benchmark writes: NAME, or
+# NAME-huge-pages when it runs with huge pages, so that one page size never
+# overwrites the other's figures.
+bench_section() {
+  if [ "$bench_huge_pages" = on ]; then echo "$1-huge-pages"; else echo "$1"; fi
 }
 
 bench_huge_pages_release() {
