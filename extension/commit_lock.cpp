@@ -81,10 +81,25 @@ struct alignas(PG_CACHE_LINE_SIZE) slot {
   pg_atomic_uint32 holder_database;
   pg_atomic_uint64 held_since;  // TimestampTz
   ConditionVariable released;   // waiters sleep on it; a release wakes one
+  // Cumulative figures for queuecast.commit_order_stats(), from shared
+  // memory's creation (server start) on. Only the holder writes them, so a
+  // read followed by a write adds without a locked instruction; a reader may
+  // see one holder's additions half made.
+  pg_atomic_uint64 counting_since;  // TimestampTz
+  pg_atomic_uint64 acquisitions;
+  pg_atomic_uint64 contended;   // acquisitions that found the lock taken
+  pg_atomic_uint64 waited_us;   // how long those waited, in all
+  pg_atomic_uint64 held_us;     // how long the lock was held, in all
+  pg_atomic_uint64 long_holds;  // holds of long_hold_us or more
 };
 
+// A hold this long is counted apart: a whole time slice of the scheduler, or
+// a holder waiting for I/O or a lock, rather than a commit's own work.
+constexpr uint64 long_hold_us = 1000;
+
 slot* slots = nullptr;
-slot* held = nullptr;  // the slot this backend holds, if any
+slot* held = nullptr;     // the slot this backend holds, if any
+TimestampTz held_at = 0;  // when it took it
 shmem_request_hook_type previous_request_hook = nullptr;
 shmem_startup_hook_type previous_startup_hook = nullptr;
 
@@ -101,6 +116,7 @@ void startup_hook() {
                               sizeof(slot) * slot_count + PG_CACHE_LINE_SIZE, &found);
   slots = reinterpret_cast<slot*>(TYPEALIGN(PG_CACHE_LINE_SIZE, raw));
   if (!found) {
+    TimestampTz now = GetCurrentTimestamp();
     for (int i = 0; i < slot_count; ++i) {
       slot& s = slots[i];
       pg_atomic_init_u32(&s.taken, 0);
@@ -109,6 +125,12 @@ void startup_hook() {
       pg_atomic_init_u32(&s.holder_database, InvalidOid);
       pg_atomic_init_u64(&s.held_since, 0);
       ConditionVariableInit(&s.released);
+      pg_atomic_init_u64(&s.counting_since, (uint64)now);
+      pg_atomic_init_u64(&s.acquisitions, 0);
+      pg_atomic_init_u64(&s.contended, 0);
+      pg_atomic_init_u64(&s.waited_us, 0);
+      pg_atomic_init_u64(&s.held_us, 0);
+      pg_atomic_init_u64(&s.long_holds, 0);
     }
   }
   LWLockRelease(AddinShmemInitLock);
@@ -116,6 +138,11 @@ void startup_hook() {
 
 slot& slot_of(Oid database) {
   return slots[database % slot_count];
+}
+
+// Adds to a counter only the holder writes (see slot).
+void add(pg_atomic_uint64& counter, uint64 amount) {
+  pg_atomic_write_u64(&counter, pg_atomic_read_u64(&counter) + amount);
 }
 
 bool try_take(slot& s) {
@@ -179,8 +206,7 @@ bool holder_waits_for_me(slot& s) {
 // Retries, then sleeps until a release wakes it or lock_timeout runs out.
 // Sleeping is interruptible (ConditionVariableTimedSleep checks for
 // interrupts), so a cancel or statement end works as for any lock.
-void wait_for(slot& s) {
-  TimestampTz started = GetCurrentTimestamp();
+void wait_for(slot& s, TimestampTz started) {
   for (int attempt = 1;; ++attempt) {
     if (try_take(s)) return;
     CHECK_FOR_INTERRUPTS();
@@ -222,10 +248,12 @@ TimestampTz acquire_shared() {
     exit_callback = true;
   }
   slot& s = slot_of(MyDatabaseId);
+  TimestampTz wait_started = 0;
   if (!try_take(s)) {
+    wait_started = GetCurrentTimestamp();
     pg_atomic_fetch_add_u32(&s.waiters, 1);
     PG_TRY();
-    { wait_for(s); }
+    { wait_for(s, wait_started); }
     PG_CATCH();
     {
       pg_atomic_fetch_sub_u32(&s.waiters, 1);
@@ -240,11 +268,30 @@ TimestampTz acquire_shared() {
   }
   held = &s;
   TimestampTz now = GetCurrentTimestamp();
+  held_at = now;
+  add(s.acquisitions, 1);
+  if (wait_started != 0) {
+    add(s.contended, 1);
+    add(s.waited_us, (uint64)std::max<TimestampTz>(now - wait_started, 0));
+  }
   pg_atomic_write_u64(&s.held_since, (uint64)now);
   pg_atomic_write_u32(&s.holder_database, MyDatabaseId);
   pg_write_barrier();  // a reader that sees the pid sees the rest
   pg_atomic_write_u32(&s.holder_pid, (uint32)MyProcPid);
   return now;
+}
+
+// The two SQL functions below return at most one row, about this database's
+// slot: the slot, once their result is set up (nullptr when not preloaded),
+// and the row.
+slot* slot_for_sql(FunctionCallInfo fcinfo) {
+  InitMaterializedSRF(fcinfo, 0);
+  return slots ? &slot_of(MyDatabaseId) : nullptr;
+}
+
+void return_row(FunctionCallInfo fcinfo, Datum* values, bool* nulls) {
+  ReturnSetInfo* rsinfo = (ReturnSetInfo*)fcinfo->resultinfo;
+  tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
 }  // namespace
@@ -273,6 +320,9 @@ void release() {
   if (!held) return;
   slot& s = *held;
   held = nullptr;
+  uint64 hold_us = (uint64)std::max<TimestampTz>(GetCurrentTimestamp() - held_at, 0);
+  add(s.held_us, hold_us);
+  if (hold_us >= long_hold_us) add(s.long_holds, 1);
   pg_atomic_write_u32(&s.holder_pid, 0);
   pg_atomic_write_u32(&s.holder_database, InvalidOid);
   // A full barrier: a waiter that counted itself after this read will find
@@ -293,10 +343,9 @@ PGDLLEXPORT Datum queuecast_commit_lock_holder(PG_FUNCTION_ARGS);
 
 Datum queuecast_commit_lock_holder(PG_FUNCTION_ARGS) {
   using namespace queuecast::commit_lock;
-  InitMaterializedSRF(fcinfo, 0);
-  ReturnSetInfo* rsinfo = (ReturnSetInfo*)fcinfo->resultinfo;
-  if (!slots) return (Datum)0;
-  slot& s = slot_of(MyDatabaseId);
+  slot* found = slot_for_sql(fcinfo);
+  if (!found) return (Datum)0;
+  slot& s = *found;
   uint32 pid = pg_atomic_read_u32(&s.holder_pid);
   pg_read_barrier();
   TimestampTz since = (TimestampTz)pg_atomic_read_u64(&s.held_since);
@@ -304,6 +353,30 @@ Datum queuecast_commit_lock_holder(PG_FUNCTION_ARGS) {
   Datum values[3] = {Int32GetDatum((int32)pid), TimestampTzGetDatum(since),
                      Int64GetDatum((int64)pg_atomic_read_u32(&s.waiters))};
   bool nulls[3] = {false, false, false};
-  tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  return_row(fcinfo, values, nulls);
+  return (Datum)0;
+}
+
+// queuecast.commit_order_stats(): the cumulative figures of this database's
+// lock in shared memory (no row when not preloaded: the lock manager's
+// advisory lock keeps none).
+extern "C" {
+PG_FUNCTION_INFO_V1(queuecast_commit_order_stats);
+PGDLLEXPORT Datum queuecast_commit_order_stats(PG_FUNCTION_ARGS);
+}
+
+Datum queuecast_commit_order_stats(PG_FUNCTION_ARGS) {
+  using namespace queuecast::commit_lock;
+  slot* found = slot_for_sql(fcinfo);
+  if (!found) return (Datum)0;
+  slot& s = *found;
+  Datum values[6] = {TimestampTzGetDatum((TimestampTz)pg_atomic_read_u64(&s.counting_since)),
+                     Int64GetDatum((int64)pg_atomic_read_u64(&s.acquisitions)),
+                     Int64GetDatum((int64)pg_atomic_read_u64(&s.contended)),
+                     Float8GetDatum((double)pg_atomic_read_u64(&s.waited_us) / 1000.0),
+                     Float8GetDatum((double)pg_atomic_read_u64(&s.held_us) / 1000.0),
+                     Int64GetDatum((int64)pg_atomic_read_u64(&s.long_holds))};
+  bool nulls[6] = {false, false, false, false, false, false};
+  return_row(fcinfo, values, nulls);
   return (Datum)0;
 }

@@ -12,6 +12,10 @@
 // Without preloading there is no shared memory of ours: the lock is a
 // transaction-level advisory lock in PostgreSQL's lock manager, as before.
 //
+// Preloaded, the holder also counts what the lock costs (takes, waits, time
+// waited and held), for queuecast.commit_order_stats(); the advisory lock
+// keeps no such figures.
+//
 // Either way the holder never waits for a heavyweight lock while holding it
 // (the history's relations are locked first, history_writer.hpp), so it takes
 // no part in a deadlock PostgreSQL could not see, and a waiter can always be

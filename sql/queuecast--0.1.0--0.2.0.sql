@@ -13,7 +13,8 @@
 --   * Row capture triggers are plain AFTER triggers: they only buffer the
 --     change, and the history is written at pre-commit (SET CONSTRAINTS no
 --     longer decides when the commit-order lock is taken).
---   * commit_order_holder() shows who holds the commit-order lock.
+--   * commit_order_holder() shows who holds the commit-order lock;
+--     commit_order_stats() what the lock has cost writers since start.
 --   * pg_dump / pg_restore: a restored retention row replaces the fresh one,
 --     and identity sequences are dumped.
 \echo Use "ALTER EXTENSION queuecast UPDATE TO '0.2.0'" to load this file. \quit
@@ -163,6 +164,20 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION queuecast.commit_order_holder() IS
     'The backend holding the commit-order lock (none, or one row), an upper bound of how long it has held it, and how many wait for it.';
+
+-- How much the lock has cost the database's writers since the server
+-- started (docs/capture.md, "What the lock costs, in figures"): the lock in
+-- shared memory counts as it goes, under the lock, with no statement of its
+-- own. Not preloaded, PostgreSQL's lock manager keeps no such figures and
+-- there is no row. Two databases whose OIDs are equal modulo 128 share one
+-- lock, and so its figures.
+CREATE FUNCTION queuecast.commit_order_stats(
+    OUT counting_since timestamptz, OUT acquisitions bigint, OUT contended bigint,
+    OUT wait_ms double precision, OUT hold_ms double precision, OUT long_holds bigint)
+RETURNS SETOF record SET search_path = pg_catalog, pg_temp  -- it runs no SQL; pinned all the same
+AS 'MODULE_PATHNAME', 'queuecast_commit_order_stats' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION queuecast.commit_order_stats() IS
+    'Since counting_since (server start): how often the commit-order lock was taken, how often a writer had to wait for it, the time waited and held in all (ms), and holds of 1 ms or more. Preloaded library only; else no row.';
 
 ------------------------------------------------------------------------------
 -- Where in history a moment begins
@@ -356,7 +371,8 @@ GRANT EXECUTE ON FUNCTION
     queuecast.resumable_from(),
     queuecast.capture_status(),
     queuecast.commit_order_holder(),
-    queuecast.commit_lock_holder()
+    queuecast.commit_lock_holder(),
+    queuecast.commit_order_stats()
     TO queuecast_reader;
 
 GRANT EXECUTE ON FUNCTION

@@ -289,6 +289,14 @@ asio::awaitable<void> feed::check_commit_order() {
   auto& m = process_metrics();
   m.commit_order_held_seconds = !report.known ? -1.0 : report.held ? report.held_seconds : 0.0;
   m.commit_order_waiters = report.waiters;
+  if (report.stats_known) {
+    m.commit_order_acquisitions = report.acquisitions;
+    m.commit_order_contended = report.contended;
+    m.commit_order_wait_seconds = report.wait_seconds;
+    m.commit_order_hold_seconds = report.hold_seconds;
+    m.commit_order_long_holds = report.long_holds;
+  }
+  m.commit_order_stats_known = report.stats_known;
   bool stalled = report.held && (report.held_seconds >= commit_order_stall_seconds ||
                                  (report.held_seconds < 0 && report.waiters > 0));
   if (!stalled) {

@@ -335,8 +335,22 @@ asio::awaitable<commit_order_report> history_reader::commit_order_holder() {
   commit_order_report report;
   try {
     pg_result exists = co_await conn_.query(
-        "SELECT to_regprocedure('queuecast.commit_order_holder()') IS NOT NULL");
+        "SELECT to_regprocedure('queuecast.commit_order_holder()') IS NOT NULL, "
+        "to_regprocedure('queuecast.commit_order_stats()') IS NOT NULL");
     if (std::string_view(PQgetvalue(exists.get(), 0, 0)) != "t") co_return report;
+    if (std::string_view(PQgetvalue(exists.get(), 0, 1)) == "t") {
+      pg_result stats = co_await conn_.query(
+          "SELECT acquisitions, contended, wait_ms / 1000, hold_ms / 1000, long_holds "
+          "FROM queuecast.commit_order_stats()");
+      if (PQntuples(stats.get()) == 1) {
+        report.stats_known = true;
+        report.acquisitions = std::stoll(PQgetvalue(stats.get(), 0, 0));
+        report.contended = std::stoll(PQgetvalue(stats.get(), 0, 1));
+        report.wait_seconds = std::stod(PQgetvalue(stats.get(), 0, 2));
+        report.hold_seconds = std::stod(PQgetvalue(stats.get(), 0, 3));
+        report.long_holds = std::stoll(PQgetvalue(stats.get(), 0, 4));
+      }
+    }
     pg_result holder = co_await conn_.query(
         "SELECT pid, coalesce(role_name, '?'), coalesce(application_name, ''), "
         "coalesce(extract(epoch FROM held_at_most), -1), waiters "

@@ -78,6 +78,14 @@ struct commit_order_report {
   double held_seconds = 0;
   std::int64_t waiters = 0;
   std::string holder;  // "pid <pid> (<role>, <application>)", for the log
+  // commit_order_stats(): the server's figures since it started; unknown
+  // (no row) when the library is not preloaded.
+  bool stats_known = false;
+  std::int64_t acquisitions = 0;
+  std::int64_t contended = 0;
+  double wait_seconds = 0;
+  double hold_seconds = 0;
+  std::int64_t long_holds = 0;
 };
 
 class history_reader {

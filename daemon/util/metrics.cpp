@@ -47,6 +47,26 @@ void deflate_counters(std::ostringstream& out, const metrics& m) {
           m.deflate_bytes_out);
 }
 
+// The server's counters (queuecast.commit_order_stats()): they restart from
+// zero when PostgreSQL does, as counters may.
+void commit_order_counters(std::ostringstream& out, const metrics& m) {
+  counter(out, "queuecast_commit_order_acquisitions_total",
+          "Capturing commits that took the commit-order lock, counted by the server since it "
+          "started.",
+          static_cast<double>(m.commit_order_acquisitions));
+  counter(out, "queuecast_commit_order_contended_total",
+          "Of those, commits that found the lock taken and waited for it.",
+          static_cast<double>(m.commit_order_contended));
+  counter(out, "queuecast_commit_order_wait_seconds_total",
+          "Time capturing commits waited for the commit-order lock, in all.",
+          m.commit_order_wait_seconds);
+  counter(out, "queuecast_commit_order_hold_seconds_total",
+          "Time the commit-order lock was held, in all.", m.commit_order_hold_seconds);
+  counter(out, "queuecast_commit_order_long_holds_total",
+          "Holds of the commit-order lock of 1 ms or more.",
+          static_cast<double>(m.commit_order_long_holds));
+}
+
 }  // namespace
 
 void metrics::write_lag_histogram(std::ostringstream& out) const {
@@ -113,6 +133,7 @@ std::string metrics::render(
   counter(out, "queuecast_commit_order_waiters",
           "Capturing commits waiting for the commit-order lock.",
           static_cast<double>(commit_order_waiters), "gauge");
+  if (commit_order_stats_known) commit_order_counters(out, *this);
   counter(out, "queuecast_db_connected", "1 while both database connections are up.",
           db_connected ? 1 : 0, "gauge");
   counter(out, "queuecast_seq", "Newest history seq applied.", static_cast<double>(seq), "gauge");

@@ -67,6 +67,14 @@ struct metrics {
   // lock at most (0: free, -1: unknown), and how many wait for it.
   std::atomic<double> commit_order_held_seconds = -1;
   std::atomic<std::int64_t> commit_order_waiters = 0;
+  // commit_order_stats(): the server's own counts since it started, copied
+  // at each probe; not exported while unknown (the library not preloaded).
+  std::atomic<bool> commit_order_stats_known = false;
+  std::atomic<std::int64_t> commit_order_acquisitions = 0;
+  std::atomic<std::int64_t> commit_order_contended = 0;
+  std::atomic<double> commit_order_wait_seconds = 0;
+  std::atomic<double> commit_order_hold_seconds = 0;
+  std::atomic<std::int64_t> commit_order_long_holds = 0;
   std::atomic<bool> db_connected = false;
   std::atomic<std::int64_t> seq = 0;
 

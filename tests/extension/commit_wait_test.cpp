@@ -19,9 +19,13 @@
 // memory (preloaded) and in PostgreSQL's lock manager (not).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <thread>
 
+#include "../chaos/daemon_process.hpp"
 #include "../common/seq_blocker.hpp"
 #include "pg_session.hpp"
 
@@ -273,6 +277,109 @@ TEST_F(commit_wait_test, a_writer_behind_a_table_lock_does_not_hold_the_commit_o
       << "the writer holds the commit-order lock while it waits for a table lock";
   EXPECT_EQ(writer.finish(20s), "");
   EXPECT_GT(seq_of("behind a table lock"), 0);
+}
+
+// queuecast.commit_order_stats() and the daemon's counters from it.
+// Preloaded, the lock counts every capturing commit (and nothing else), a
+// writer that waits behind a stalled holder with the time it waited, and the
+// stall as a long hold; queuecastd exports the same figures. Not preloaded,
+// PostgreSQL's lock manager keeps no figures: no row, no counters.
+TEST_F(commit_wait_test, the_lock_counts_what_it_costs) {
+  auto env_or = [](const char* name, const char* fallback) {
+    const char* value = std::getenv(name);
+    return std::string(value && *value ? value : fallback);
+  };
+  qc_chaos::daemon_process daemon(
+      env_or("QUEUECASTD", "build/queuecastd"), qc_test::conninfo(db_name), qc_chaos::free_port(),
+      env_or("QUEUECAST_TEST_LOGS", "/tmp") + "/commit-wait-daemon.log");
+  daemon.start();
+  auto metrics = [&] {
+    for (int i = 0; i < 300; ++i) {
+      auto [status, body] = daemon.get("/metrics");
+      if (status == 200) return body;
+      std::this_thread::sleep_for(100ms);
+    }
+    return std::string();
+  };
+  // The value of one metric line, or nullopt when the daemon exports none.
+  auto metric = [&](const std::string& body, const std::string& name) -> std::optional<double> {
+    std::size_t at = body.find("\n" + name + " ");
+    if (at == std::string::npos) return std::nullopt;
+    return std::stod(body.substr(at + name.size() + 2));
+  };
+  ASSERT_NE(metrics(), "") << "the daemon never answered /metrics";
+
+  bool preloaded =
+      observer_->value("SELECT current_setting('shared_preload_libraries') ~ 'queuecast'") == "t";
+  if (!preloaded) {
+    EXPECT_EQ(observer_->number("SELECT count(*) FROM queuecast.commit_order_stats()"), 0);
+    std::string body = metrics();
+    EXPECT_NE(body.find("queuecast_commit_order_waiters"), std::string::npos) << body;
+    EXPECT_EQ(metric(body, "queuecast_commit_order_acquisitions_total"), std::nullopt)
+        << "counters exported without figures behind them";
+    return;
+  }
+  // acquisitions, contended, wait_ms, hold_ms, long_holds
+  auto row = [&] {
+    std::istringstream in(observer_->value(
+        "SELECT concat_ws(' ', acquisitions, contended, wait_ms, hold_ms, long_holds) "
+        "FROM queuecast.commit_order_stats()"));
+    std::vector<double> values;
+    for (double v; in >> v;) values.push_back(v);
+    return values;
+  };
+  auto field = [](const std::vector<double>& r, std::size_t i) { return r.at(i); };
+  const std::string since = "SELECT counting_since FROM queuecast.commit_order_stats()";
+  std::string counting_since = observer_->value(since);
+  auto before = row();
+  ASSERT_EQ(before.size(), 5u);
+
+  // Three capturing commits and one transaction that captures nothing.
+  pg_session writer(qc_test::conninfo(db_name));
+  for (int i = 0; i < 3; ++i)
+    writer.exec("SELECT queuecast.enqueue('w', 'counted " + std::to_string(i) + "')");
+  writer.exec("BEGIN");
+  writer.exec("SELECT count(*) FROM queuecast.phases");
+  writer.exec("COMMIT");
+  auto after_three = row();
+  EXPECT_EQ(field(after_three, 0) - field(before, 0), 3) << "acquisitions";
+  EXPECT_EQ(field(after_three, 1), field(before, 1)) << "nobody waited";
+  EXPECT_EQ(observer_->value(since), counting_since) << "counting_since moved";
+
+  // A holder stalled for at least 300 ms with a writer waiting behind it.
+  auto blocker = std::make_unique<seq_blocker>(db_name);
+  pg_session holder(qc_test::conninfo(db_name));
+  holder.send("SELECT queuecast.enqueue('w', 'stalled and counted')");
+  ASSERT_TRUE(eventually(*observer_, "SELECT pid FROM queuecast.commit_order_holder()",
+                         std::to_string(holder.pid())));
+  pg_session behind(qc_test::conninfo(db_name));
+  behind.send("SELECT queuecast.enqueue('w', 'waited and counted')");
+  ASSERT_TRUE(eventually(*observer_, "SELECT waiters FROM queuecast.commit_order_holder()", "1"));
+  std::this_thread::sleep_for(300ms);
+  blocker.reset();
+  EXPECT_EQ(holder.finish(10s), "");
+  EXPECT_EQ(behind.finish(10s), "");
+  auto after = row();
+  EXPECT_EQ(field(after, 0) - field(after_three, 0), 2) << "acquisitions";
+  EXPECT_EQ(field(after, 1) - field(after_three, 1), 1) << "contended";
+  EXPECT_GE(field(after, 2) - field(after_three, 2), 300) << "wait_ms";
+  EXPECT_GE(field(after, 3) - field(after_three, 3), 300) << "hold_ms";
+  EXPECT_GE(field(after, 4) - field(after_three, 4), 1) << "long_holds";
+  EXPECT_LT(field(after, 4) - field(after_three, 4), 3) << "long_holds";
+
+  // The daemon exports the same figures at its next probe.
+  double acquisitions = field(after, 0);
+  std::optional<double> exported;
+  for (int i = 0; i < 100 && exported != acquisitions; ++i) {
+    exported = metric(metrics(), "queuecast_commit_order_acquisitions_total");
+    if (exported != acquisitions) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(exported, acquisitions);
+  std::string body = metrics();
+  EXPECT_EQ(metric(body, "queuecast_commit_order_contended_total"), field(after, 1));
+  EXPECT_GE(metric(body, "queuecast_commit_order_wait_seconds_total").value_or(0), 0.3);
+  EXPECT_GE(metric(body, "queuecast_commit_order_hold_seconds_total").value_or(0), 0.3);
+  EXPECT_EQ(metric(body, "queuecast_commit_order_long_holds_total"), field(after, 4));
 }
 
 }  // namespace
