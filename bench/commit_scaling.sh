@@ -133,16 +133,37 @@ echo "doorbell workers running in the preloaded cluster, for: $workers" >&2
 [ "$(PGOPTIONS="-c synchronous_commit=off" psql -X -Atq -d bare -c "SHOW synchronous_commit")" = off ] ||
   { echo "PGOPTIONS does not reach the server" >&2; exit 1; }
 
+# The commit-order lock's own figures (queuecast.commit_order_stats()) around
+# each preloaded capture run: how long it was held and waited for.
+lock_stats() {
+  psql -X -Atq -d capture -F ' ' -c "SELECT acquisitions, contended, wait_ms, hold_ms, long_holds
+    FROM queuecast.commit_order_stats()"
+}
+lock_stats_delta() {  # before after -> acquisitions= contended= wait_ms= hold_ms= long_holds=
+  python3 - "$1" "$2" <<'PY'
+import sys
+before, after = ([float(x) for x in arg.split()] for arg in sys.argv[1:3])
+names = ("acquisitions", "contended", "wait_ms", "hold_ms", "long_holds")
+print(" ".join(f"{n}={a - b:g}" for n, a, b in zip(names, after, before)))
+PY
+}
+: >"$tmp/lock"
+
 echo "pgbench: ${seconds}s x ${rounds} rounds, clients: ${client_counts}" >&2
 for clients in $client_counts; do
   for sync in on off; do
     for round in $(seq "$rounds"); do
       for variant in $variants; do
         use_cluster "${variant%%:*}"
+        [ "$variant" != preload:capture ] || lock_before="$(lock_stats)"
         tps="$(PGOPTIONS="-c synchronous_commit=$sync" \
           bench_pgbench "${variant#*:}" "$clients" "$seconds" "$tmp/update.sql")"
         echo "variant=$variant sync=$sync clients=$clients round=$round tps=$tps" |
           tee -a "$tmp/tps" >&2
+        if [ "$variant" = preload:capture ]; then
+          echo "sync=$sync clients=$clients round=$round $(lock_stats_delta "$lock_before" "$(lock_stats)")" \
+            >>"$tmp/lock"
+        fi
       done
     done
   done
@@ -163,6 +184,6 @@ echo "history rows: $history" >&2
 # Printed through a variable, not `tee /dev/stderr`: that reopens stderr and,
 # when stderr is a log file, truncates the per-run lines written above.
 section="$(python3 "$here/commit_scaling_table.py" "$tmp/tps" "$tmp/latency" "$seconds" "$rounds" \
-  "$client_counts" "$latency_commits" "$flush" "$workers" "$history" "$bench_huge_pages")"
+  "$client_counts" "$latency_commits" "$flush" "$workers" "$history" "$bench_huge_pages" "$tmp/lock")"
 echo "$section" >&2
 echo "$section" | python3 "$here/write_results.py" markdown "$(bench_section commit-scaling)"

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The Markdown section of bench/commit_scaling.sh from its result lines.
 
-    commit_scaling_table.py TPS LATENCY SECONDS ROUNDS CLIENTS COMMITS FLUSH WORKERS HISTORY PAGES
+    commit_scaling_table.py TPS LATENCY SECONDS ROUNDS CLIENTS COMMITS FLUSH WORKERS HISTORY PAGES LOCK
 
 TPS: one pgbench run per line (variant=CLUSTER:DB sync= clients= round= tps=).
 LATENCY: one bench/doorbell_latency run per line (round= cluster= then its own
 fields). FLUSH: "OPS_PER_S USECS" of pg_test_fsync's fdatasync. WORKERS: the
 databases with a doorbell worker in the preloaded cluster (comma-separated).
 HISTORY: "VARIANT=ROWS ..." history rows with op UPDATE at the end. PAGES: the
-clusters' huge_pages (on or off). Ratios compare variants of the same run: each
+clusters' huge_pages (on or off). LOCK: queuecast.commit_order_stats() over each
+preloaded capture run, one per line (sync= clients= round= acquisitions=
+contended= wait_ms= hold_ms= long_holds=). Ratios compare variants of the same run: each
 against bare of its own cluster, synchronous_commit and client count.
 """
 import datetime
@@ -41,13 +43,16 @@ def fields(line):
 
 
 def main():
-    tps_path, latency_path, seconds, rounds, clients, commits, flush, workers, history, pages = sys.argv[1:11]
+    tps_path, latency_path, seconds, rounds, clients, commits, flush, workers, history, pages, lock_path = \
+        sys.argv[1:12]
     seconds = float(seconds)
     client_list = [int(c) for c in clients.split()]
     runs = {}
+    by_round = {}
     for line in open(tps_path):
         f = fields(line)
         runs.setdefault((f["variant"], f["sync"], int(f["clients"])), []).append(float(f["tps"]))
+        by_round[(f["variant"], f["sync"], int(f["clients"]), f["round"])] = float(f["tps"])
     tps = {key: statistics.median(values) for key, values in runs.items()}
 
     def ratio(variant, sync, n):
@@ -103,6 +108,42 @@ def main():
         value = tps[(num, sync, n)] / tps[(den, sync, n)]
         verdict = "met" if value >= minimum else "**not met**"
         out.append(f"- {description}, {n} clients >= {minimum:.2f}: {value:.2f}, {verdict}")
+
+    out += ["", "Capture / bare with the worker, round by round (the preloaded cluster keeps its history "
+            "from run to run):", ""]
+    for sync in ("on", "off"):
+        for n in client_list:
+            rounds_seen = sorted({r for (v, s_, c, r) in by_round if v == "preload:capture" and s_ == sync
+                                  and c == n}, key=int)
+            cells = [f"{by_round[('preload:capture', sync, n, r)] / by_round[('preload:bare', sync, n, r)]:.2f}"
+                     for r in rounds_seen if ("preload:bare", sync, n, r) in by_round]
+            if cells:
+                out.append(f"- {sync}, {n} client{'s' if n != 1 else ''}: {', '.join(cells)}")
+
+    lock = {}
+    for line in open(lock_path):
+        f = fields(line)
+        entry = lock.setdefault((f["sync"], int(f["clients"])), [0.0] * 5)
+        for i, name in enumerate(("acquisitions", "contended", "wait_ms", "hold_ms", "long_holds")):
+            entry[i] += float(f[name])
+    if lock:
+        out += [
+            "",
+            "The commit-order lock in the preloaded capture runs (`queuecast.commit_order_stats()` before and "
+            "after each run, summed over the rounds): the mean hold, the share of commits that found the lock "
+            "taken, the mean wait per capturing commit, holds of 1 ms or more per 1 000 commits, and the share "
+            "of the run's time the lock was held.",
+            "",
+            "| synchronous_commit | clients | commits | mean hold | contended | wait per commit | long holds "
+            "/ 1 000 | lock busy |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for (sync, n), (acq, contended, wait_ms, hold_ms, long_holds) in sorted(lock.items()):
+            if acq == 0:
+                continue
+            busy = hold_ms / (seconds * 1000 * int(rounds))
+            out.append(f"| {sync} | {n} | {acq:.0f} | {hold_ms * 1000 / acq:.1f} µs | {contended / acq:.0%} | "
+                       f"{wait_ms * 1000 / acq:.1f} µs | {long_holds * 1000 / acq:.1f} | {busy:.0%} |")
 
     latency = {}
     lines = [line.rstrip() for line in open(latency_path)]
