@@ -47,9 +47,30 @@ void deflate_counters(std::ostringstream& out, const metrics& m) {
           m.deflate_bytes_out);
 }
 
-// The server's counters (queuecast.commit_order_stats()): they restart from
-// zero when PostgreSQL does, as counters may.
-void commit_order_counters(std::ostringstream& out, const metrics& m) {
+// How the daemon has read queuecast.changes: catch-ups, replays for resuming
+// clients, rows applied.
+void history_counters(std::ostringstream& out, const metrics& m) {
+  counter(out, "queuecast_catchup_queries_total", "Reads of queuecast.changes.", m.catchup_queries);
+  counter(out, "queuecast_replays_total", "Resumes answered from queuecast.changes.", m.replays);
+  counter(out, "queuecast_replays_shared_total",
+          "Resumes answered with another client's identical replay.", m.replays_shared);
+  counter(out, "queuecast_changes_applied_total", "History rows applied to the state.",
+          m.changes_applied);
+}
+
+// The lock's state now (who holds it, who waits), then the server's counters
+// (queuecast.commit_order_stats()), which restart from zero when PostgreSQL
+// does, as counters may, and are left out when the server has none (not
+// preloaded, extension < 0.2.0).
+void commit_order_figures(std::ostringstream& out, const metrics& m) {
+  counter(out, "queuecast_commit_order_held_seconds",
+          "How long the holder of the commit-order lock has held it at most (since its COMMIT "
+          "began); 0 when free, -1 when unknown (extension < 0.2.0).",
+          m.commit_order_held_seconds, "gauge");
+  counter(out, "queuecast_commit_order_waiters",
+          "Capturing commits waiting for the commit-order lock.",
+          static_cast<double>(m.commit_order_waiters), "gauge");
+  if (!m.commit_order_stats_known) return;
   counter(out, "queuecast_commit_order_acquisitions_total",
           "Capturing commits that took the commit-order lock, counted by the server since it "
           "started.",
@@ -118,22 +139,10 @@ std::string metrics::render(
   counter(out, "queuecast_capture_disabled_tables",
           "Captured tables whose capture trigger is disabled (-1: unknown, extension < 0.2.0).",
           static_cast<double>(capture_disabled_tables), "gauge");
-  counter(out, "queuecast_catchup_queries_total", "Reads of queuecast.changes.", catchup_queries);
-  counter(out, "queuecast_replays_total", "Resumes answered from queuecast.changes.", replays);
-  counter(out, "queuecast_replays_shared_total",
-          "Resumes answered with another client's identical replay.", replays_shared);
-  counter(out, "queuecast_changes_applied_total", "History rows applied to the state.",
-          changes_applied);
+  history_counters(out, *this);
   counter(out, "queuecast_notify_queue_usage", "pg_notification_queue_usage() of the database.",
           notify_queue_usage, "gauge");
-  counter(out, "queuecast_commit_order_held_seconds",
-          "How long the holder of the commit-order lock has held it at most (since its COMMIT "
-          "began); 0 when free, -1 when unknown (extension < 0.2.0).",
-          commit_order_held_seconds, "gauge");
-  counter(out, "queuecast_commit_order_waiters",
-          "Capturing commits waiting for the commit-order lock.",
-          static_cast<double>(commit_order_waiters), "gauge");
-  if (commit_order_stats_known) commit_order_counters(out, *this);
+  commit_order_figures(out, *this);
   counter(out, "queuecast_db_connected", "1 while both database connections are up.",
           db_connected ? 1 : 0, "gauge");
   counter(out, "queuecast_seq", "Newest history seq applied.", static_cast<double>(seq), "gauge");
