@@ -5,6 +5,7 @@ A section lives between <!-- NAME:begin --> and <!-- NAME:end --> markers;
 it is replaced when present and appended otherwise.
 
     write_results.py markdown NAME < SECTION.md   (a script's own Markdown)
+    write_results.py extract NAME                  (prints that section's body)
     write_results.py capture SECONDS ROUNDS CLIENTS CAPTURED,CAPTURED_010 ALT_CAPTURED "LABEL BARE CAPTURE CAPTURE_010 PLPGSQL"...
 """
 import datetime
@@ -121,6 +122,15 @@ def replace_section(name, body):
         f.write(text)
 
 
+def section_body(name):
+    text = open(RESULTS).read() if os.path.exists(RESULTS) else ""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    match = re.search(re.escape(begin) + "\n(.*?)\n" + re.escape(end), text, re.S)
+    if not match:
+        sys.exit(f"{RESULTS} has no section {name}")
+    return match.group(1)
+
+
 def main():
     name, args = sys.argv[1], sys.argv[2:]
     if name == "capture":
@@ -130,6 +140,8 @@ def main():
     elif name == "markdown":
         # A script that prints its own Markdown section: write_results.py markdown NAME < section.md
         replace_section(args[0], sys.stdin.read().strip())
+    elif name == "extract":
+        print(section_body(args[0]))
     else:
         sys.exit(f"unknown section {name}")
 
