@@ -33,7 +33,12 @@ for run in $(seq "$runs"); do
   sections+=("$tmp/run$run.md")
 done
 table="$(python3 "$here/commit_scaling_repeat.py" "${sections[@]}")"
+# The command line as one would type it: arguments with spaces quoted.
+shown=""
+for arg in "$@"; do
+  if [[ "$arg" == *" "* ]]; then shown+=" \"$arg\""; else shown+=" $arg"; fi
+done
 echo "$table"
 printf '## Commit scaling, run after run (issue 12)\n\nMeasured %s on %s (%s cores) by `bench/commit_scaling_repeat.sh %s%s` (huge_pages = %s): `bench/commit_scaling.sh` run %s times in a row, each on fresh clusters, each figure the median of that run'"'"'s rounds (each run'"'"'s lock figures and doorbell latency are not kept here; `%s` has one run in full). A target counts as met when every run meets it; a figure that misses is in bold.\n\n%s\n' \
-  "$(date +%F)" "$(hostname)" "$(nproc)" "$runs" "$(printf ' "%s"' "$@")" "$bench_huge_pages" "$runs" "$one_section" "$table" |
+  "$(date +%F)" "$(hostname)" "$(nproc)" "$runs" "$shown" "$bench_huge_pages" "$runs" "$one_section" "$table" |
   python3 "$here/write_results.py" markdown "$(bench_section commit-scaling-repeat)"

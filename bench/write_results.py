@@ -108,10 +108,14 @@ def fanout_section(args):
     return "\n".join(out)
 
 
+def markers(name):
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
 def replace_section(name, body):
     text = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n\n" \
         "Every figure here is written by a script under `bench/`; run `make bench` to refresh.\n"
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    begin, end = markers(name)
     block = f"{begin}\n{body}\n{end}"
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     if pattern.search(text):
@@ -124,7 +128,7 @@ def replace_section(name, body):
 
 def section_body(name):
     text = open(RESULTS).read() if os.path.exists(RESULTS) else ""
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    begin, end = markers(name)
     match = re.search(re.escape(begin) + "\n(.*?)\n" + re.escape(end), text, re.S)
     if not match:
         sys.exit(f"{RESULTS} has no section {name}")
