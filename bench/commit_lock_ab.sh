@@ -12,6 +12,8 @@
 #   e.g. the library of an older commit (tools/build-release-library.sh, or
 #   `git stash; make`) against the working tree's queuecast.so.
 # Needs write access to PostgreSQL's library directory (run as root, as CI does).
+# QUEUECAST_HUGE_PAGES=on runs the clusters with huge pages (reserved for the
+# run as root, bench/pgbench_lib.sh); by default they use 4 kB pages.
 # Writes the section `commit-lock-ab` of bench/RESULTS.md (another name with
 # QUEUECAST_SECTION=name, to keep that one's figures). Loopback only;
 # every run is bounded by pgbench -T.
@@ -20,7 +22,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."
 source "$root/tests/harness/pgcluster.sh"
 source "$here/pgbench_lib.sh"
-[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,19p' "$0"; exit 2; }
 a_so="$(realpath "$1")"
 b_so="$(realpath "$2")"
 clients="${3:-16}"
@@ -29,7 +31,9 @@ rounds="${5:-2}"
 lib="$(pg_config --pkglibdir)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-lock-ab.XXXXXX")"
 cp "$lib/queuecast.so" "$tmp/installed.so"
-trap 'pgcluster_stop 2>/dev/null; cp "$tmp/installed.so" "$lib/queuecast.so"; rm -rf "$tmp"' EXIT
+trap 'pgcluster_stop 2>/dev/null; bench_huge_pages_release; cp "$tmp/installed.so" "$lib/queuecast.so"; rm -rf "$tmp"' EXIT
+# One cluster at a time, the default 128 MB of shared_buffers: about 75.
+[ "$bench_huge_pages" = off ] || bench_huge_pages_reserve 100
 
 bench_update_script "$tmp/update.sql"
 for block in A B A B; do
@@ -46,7 +50,8 @@ done
 
 section="$(python3 "$here/ratio_table.py" "$tmp/runs" library A B)"
 echo "$section"
-printf '## Two builds of the extension library, side by side (issue 12)\n\nMeasured %s on %s (%s cores) by `bench/commit_lock_ab.sh A B %s %s %s`: A = `%s`, B = `%s` (md5 %s / %s). pgbench, %s clients, %s s runs, one single-row UPDATE per transaction that changes its row; blocks A, B, A, B, each a fresh cluster with `shared_preload_libraries = '"'"'queuecast'"'"'` and fsync on, %s rounds of bare then capture per setting; each ratio is against bare of the same round.\n\n%s\n' \
+printf '## Two builds of the extension library, side by side (issue 12)\n\nMeasured %s on %s (%s cores) by `bench/commit_lock_ab.sh A B %s %s %s`: A = `%s`, B = `%s` (md5 %s / %s). pgbench, %s clients, %s s runs, one single-row UPDATE per transaction that changes its row; blocks A, B, A, B, each a fresh cluster with `shared_preload_libraries = '"'"'queuecast'"'"'`, fsync on and `huge_pages = %s`, %s rounds of bare then capture per setting; each ratio is against bare of the same round.\n\n%s\n' \
   "$(date +%F)" "$(hostname)" "$(nproc)" "$clients" "$seconds" "$rounds" "$(basename "$a_so")" "$(basename "$b_so")" \
-  "$(md5sum <"$a_so" | cut -c1-8)" "$(md5sum <"$b_so" | cut -c1-8)" "$clients" "$seconds" "$rounds" "$section" |
+  "$(md5sum <"$a_so" | cut -c1-8)" "$(md5sum <"$b_so" | cut -c1-8)" "$clients" "$seconds" "$bench_huge_pages" "$rounds" \
+  "$section" |
   python3 "$here/write_results.py" markdown "${QUEUECAST_SECTION:-commit-lock-ab}"

@@ -29,6 +29,8 @@ QUEUECAST_HUGE_PAGES=on "$here/commit_scaling.sh" 8 2 "1 4 16 64" 600
 QUEUECAST_HUGE_PAGES=on "$here/commit_scaling_repeat.sh" 3 8 3 "4 16" 600
 QUEUECAST_HUGE_PAGES=on "$here/commit_cpu_profile.sh" 8 2 "4 16"
 "$here/huge_pages_ab.sh" "4 16" 6 2
+# What the page size costs capture in CPU, context switches and page faults.
+"$here/page_size_cost.sh" 16 8 2
 # Issue 13: the charts on a long history, the dashboard in Chromium, and
 # Server-Sent Events against WebSocket at 1 000 and 10 000 clients.
 "$here/stats_history.sh" "1000000 10000000" 10
