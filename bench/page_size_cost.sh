@@ -69,6 +69,11 @@ for pages in off on off on; do
       read -r cpu_ms switches faults < <(awk -F, '
         $3 ~ /^task-clock/ { ms = $1 } $3 ~ /^context-switches/ { cs = $1 } $3 ~ /^page-faults/ { pf = $1 }
         END { print ms, cs, pf }' "$run.stat")
+      if [ -z "$faults" ]; then
+        echo "perf stat counted nothing on $db; its output:" >&2
+        cat "$run.stat" >&2
+        exit 1
+      fi
       echo "$pages $db $commits $seconds $cpu_ms $switches $faults" | tee -a "$tmp/runs" >&2
     done
   done
