@@ -40,10 +40,7 @@ rounds="${2:-2}"
 client_counts="${3:-4 16}"
 frequency=999 # samples per second per CPU
 
-command -v perf >/dev/null || {
-  echo "perf is missing: apt-get install linux-perf (make deps installs it)" >&2
-  exit 1
-}
+bench_require_perf
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-cpu-profile.XXXXXX")"
 trap 'pgcluster_stop 2>/dev/null; bench_huge_pages_release; rm -rf "$tmp"' EXIT
 
@@ -72,11 +69,7 @@ for clients in $client_counts; do
         tail -5 "$run.err" >&2
         exit 1
       }
-      commits="$(awk '/^number of transactions actually processed:/ { print $NF }' "$run.out" | cut -d/ -f1)"
-      [ -n "$commits" ] && [ "$commits" -gt 0 ] || {
-        echo "no transactions counted on $db with $clients clients" >&2
-        exit 1
-      }
+      commits="$(bench_commits "$run.out")"
       perf script -i "$run.data" -F comm,pid,ip,sym,dso 2>/dev/null |
         python3 "$here/commit_cpu_profile.py" classify "$run.roles" >"$run.classes"
       echo "$commits" >"$run.commits"

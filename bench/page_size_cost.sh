@@ -32,10 +32,7 @@ clients="${1:-16}"
 seconds="${2:-8}"
 rounds="${3:-2}"
 library="${4:-}"
-command -v perf >/dev/null || {
-  echo "perf is missing: apt-get install linux-perf (make deps installs it)" >&2
-  exit 1
-}
+bench_require_perf
 lib="$(pg_config --pkglibdir)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/queuecast-page-size.XXXXXX")"
 cp "$lib/queuecast.so" "$tmp/installed.so"
@@ -60,11 +57,7 @@ for pages in off on off on; do
         tail -5 "$run.err" >&2
         exit 1
       }
-      commits="$(awk '/^number of transactions actually processed:/ { print $NF }' "$run.out" | cut -d/ -f1)"
-      if [ -z "$commits" ] || [ "$commits" -eq 0 ]; then
-        echo "no transactions counted on $db" >&2
-        exit 1
-      fi
+      commits="$(bench_commits "$run.out")"
       # perf stat -x, lines: value,unit,event,...
       read -r cpu_ms switches faults < <(awk -F, '
         $3 ~ /^task-clock/ { ms = $1 } $3 ~ /^context-switches/ { cs = $1 } $3 ~ /^page-faults/ { pf = $1 }

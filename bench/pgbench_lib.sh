@@ -37,6 +37,27 @@ bench_pgbench() {
   awk '/^tps = / { print $3 }' <<<"$out"
 }
 
+# bench_require_perf: fails, saying how to get it, when perf is missing
+# (bench/commit_cpu_profile.sh, bench/page_size_cost.sh).
+bench_require_perf() {
+  command -v perf >/dev/null && return 0
+  echo "perf is missing: apt-get install linux-perf (make deps installs it)" >&2
+  return 1
+}
+
+# bench_commits PGBENCH-OUTPUT -> the transactions pgbench made, from its
+# output file; fails when there is no count or it is 0 (a per-commit figure
+# would divide by it).
+bench_commits() {
+  local commits
+  commits="$(awk '/^number of transactions actually processed:/ { print $NF }' "$1" | cut -d/ -f1)"
+  if [ -z "$commits" ] || [ "$commits" -eq 0 ]; then
+    echo "no transactions counted in $1" >&2
+    return 1
+  fi
+  echo "$commits"
+}
+
 # bench_update_script FILE [ROWS]
 # The workload of the commit benchmarks, one definition so that their figures
 # compare: one single-row UPDATE per transaction of a random one of ROWS
